@@ -1,0 +1,79 @@
+# The project's two commands are `make demo` and `make test`; everything they need is set up here.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+BIN := $(VENV)/bin
+PY313 = $(shell scripts/find-python313)
+# sam build resolves `python3.13` on PATH: the virtualenv's bin has it.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+FUNCTIONS_SRC := $(shell find functions -type f \( -name '*.py' -o -name requirements.txt \) 2>/dev/null)
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.stamp: requirements-dev.txt app/requirements.txt scripts/find-python313
+	@py="$$(scripts/find-python313)"; \
+	if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then \
+	  rm -rf $(VENV); "$$py" -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/.stamp: requirements-checkov.txt
+	@py="$$(command -v python3.11 || command -v python3)"; \
+	[ -x $(CHECKOV_VENV)/bin/python ] || "$$py" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.stamp ## Create .venv with the pinned development tools
+
+.PHONY: postgres
+postgres: ## Make sure PostgreSQL server binaries are installed (Debian: apt-get install postgresql)
+	@scripts/ensure-postgres
+
+.PHONY: lint
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: typecheck
+typecheck: venv ## mypy --strict on functions/ and app/
+	$(BIN)/mypy $$(scripts/mypy-targets)
+
+.PHONY: cfn-lint
+cfn-lint: venv ## cfn-lint at every level, with the serverless rules
+	$(BIN)/cfn-lint --include-checks I -- template.yaml
+
+.PHONY: validate
+validate: venv ## sam validate --lint
+	$(BIN)/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+.aws-sam/build/template.yaml: template.yaml $(FUNCTIONS_SRC) $(VENV)/.stamp
+	$(BIN)/sam build --template template.yaml --region $(AWS_DEFAULT_REGION)
+	touch $@
+
+.PHONY: build
+build: .aws-sam/build/template.yaml ## sam build (needs python3.13 on PATH; the virtualenv provides it)
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.stamp ## checkov on template.yaml (own virtualenv: it pins an old boto3)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+
+.PHONY: pytest
+pytest: venv build postgres ## pytest (unit, template, functions, app and end-to-end tests)
+	$(BIN)/pytest
+
+.PHONY: test
+test: lint typecheck cfn-lint validate build checkov pytest ## Every check: what CI runs
+
+.PHONY: clean
+clean: ## Remove build output and virtualenvs
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: event files, CloudFormation response capture, Lambda context."""
