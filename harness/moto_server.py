@@ -1,0 +1,83 @@
+"""moto's server as a child process on a free loopback port: Secrets Manager, SNS and SQS.
+
+It runs as its own process (`python -m moto.server`), not in the demo's process, so the Lambda
+runtime processes and the app reach it over HTTP exactly as they would reach AWS through an
+endpoint override, and stopping it is stopping a process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from harness.processes import ChildProcess, free_port, http_status, wait_until
+
+# moto answers its own dashboard API without any AWS signature: a cheap readiness probe.
+_READY_PATH = "/moto-api/data.json"
+
+
+class MotoServer:
+    """`python -m moto.server -H 127.0.0.1 -p <port>`; `url` is the endpoint for AWS clients."""
+
+    def __init__(self, workdir: Path, *, start_timeout: float = 30.0) -> None:
+        self.workdir = workdir
+        self.start_timeout = start_timeout
+        self.port = 0
+        self._child: ChildProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def child(self) -> ChildProcess:
+        if self._child is None:
+            raise RuntimeError("moto's server is not started")
+        return self._child
+
+    def start(self) -> Self:
+        # Another process may take the free port before moto binds it: try a few ports.
+        for _attempt in range(3):
+            self.port = free_port()
+            env = {**os.environ, "MOTO_PORT": str(self.port)}
+            child = ChildProcess(
+                "moto",
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                log_path=self.workdir / "moto.log",
+                env=env,
+            )
+            self._child = child
+            try:
+                wait_until(self._ready, timeout=self.start_timeout, what="moto's server")
+            except (TimeoutError, RuntimeError):
+                child.stop()
+                if "in use" in child.log_tail():
+                    continue
+                raise RuntimeError(
+                    f"moto's server did not start on port {self.port}:\n{child.log_tail()}"
+                ) from None
+            return self
+        raise RuntimeError("moto's server found no free port after 3 attempts")
+
+    def _ready(self) -> bool | None:
+        if self._child is not None and not self._child.alive():
+            raise RuntimeError(f"moto's server exited:\n{self._child.log_tail()}")
+        return True if http_status(self.url + _READY_PATH) == 200 else None
+
+    def stop(self) -> None:
+        if self._child is not None:
+            self._child.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
