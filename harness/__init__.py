@@ -1,0 +1,1 @@
+"""Local stand-ins (PostgreSQL, SNS signing) shared by the tests, the demo and the benchmarks."""
