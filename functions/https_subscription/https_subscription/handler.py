@@ -1,0 +1,184 @@
+"""Lambda entry for Custom::HttpsSubscription: crhelper wiring around `core` and `subscriptions`.
+
+- Create: validate the properties, `Subscribe` with ReturnSubscriptionArn and the attributes, then
+  wait until `PendingConfirmation` is false (the jobs service confirms when SNS calls it). SUCCESS
+  carries physical id = subscription ARN and `Data.SubscriptionArn`. Not confirmed in time: FAILED,
+  still with the subscription ARN as physical id, so the Delete CloudFormation sends next finds it.
+- Update: a new TopicArn or Endpoint subscribes anew and waits as Create does (a new physical id;
+  CloudFormation then deletes the old one). Anything else is applied in place with
+  SetSubscriptionAttributes (taken-out attributes are reset), then the wait confirms the
+  subscription is still confirmed. A subscription that disappeared is made again.
+- Delete: confirmed -> Unsubscribe; pending -> success, logged (SNS cannot remove it; it expires
+  after 48 h); not found, or an id that is not a subscription ARN of this topic -> success.
+
+Why the wait runs inside one invocation instead of crhelper's polling: the confirmation normally
+arrives seconds after Subscribe, so a bounded loop is simple and needs no EventBridge rules or
+lambda:AddPermission rights (which crhelper's poller needs, and it never times out on its own).
+The wait is min(ConfirmationTimeoutSeconds, remaining Lambda time - SAFETY_MARGIN_SECONDS), so the
+answer is always sent before the Lambda (and ServiceTimeout) ends; with the Lambda's maximum
+timeout of 900 s that allows a wait of up to about 14 minutes.
+
+Every step is idempotent: Subscribe returns the same ARN for the same topic, endpoint and
+attributes, so a duplicated Create makes one subscription, and Delete of something gone succeeds.
+
+Environment: LOG_LEVEL (INFO), POLL_INTERVAL_SECONDS (5), SAFETY_MARGIN_SECONDS (30).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from crhelper import CfnResource
+
+from https_subscription import core, subscriptions
+from https_subscription.core import PropertyError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+
+logger = logging.getLogger(__name__)
+
+_LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+# Bounded retries and short timeouts: a stuck call must not eat the time left for the answer.
+RETRY_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=10,
+    retries={"max_attempts": 3, "mode": "standard"},
+)
+
+
+def _settings() -> tuple[str, float, float]:
+    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if level not in _LOG_LEVELS:
+        raise ValueError(f"LOG_LEVEL must be one of {', '.join(sorted(_LOG_LEVELS))}")
+    poll = float(os.environ.get("POLL_INTERVAL_SECONDS", "5"))
+    margin = float(os.environ.get("SAFETY_MARGIN_SECONDS", "30"))
+    if not 0 < poll <= 60:
+        raise ValueError("POLL_INTERVAL_SECONDS must be more than 0 and at most 60")
+    if not 0 <= margin <= 300:
+        raise ValueError("SAFETY_MARGIN_SECONDS must be from 0 to 300")
+    return level, poll, margin
+
+
+_init_error: Exception | None = None
+try:
+    LOG_LEVEL, POLL_SECONDS, MARGIN_SECONDS = _settings()
+except ValueError as error:
+    _init_error = error
+    LOG_LEVEL, POLL_SECONDS, MARGIN_SECONDS = "INFO", 5.0, 30.0
+
+# crhelper's default DEBUG level would log whole events; its 120 s delete sleep only waits for logs.
+helper = CfnResource(log_level=LOG_LEVEL, boto_level="ERROR", sleep_on_delete=5)
+if _init_error is not None:
+    helper.init_failure(_init_error)
+
+# Injectable for tests: the wait's clock and sleeper.
+clock: subscriptions.Clock = time.monotonic
+sleep: subscriptions.Sleeper = time.sleep
+
+
+@cache
+def get_client(region: str) -> SNSClient:
+    """One SNS client per region (the topic's), created on first use."""
+    client: SNSClient = boto3.client("sns", region_name=region, config=RETRY_CONFIG)
+    return client
+
+
+def _remaining_seconds(context: Any) -> float:
+    return float(context.get_remaining_time_in_millis()) / 1000.0
+
+
+def _subscribe_and_wait(spec: core.SubscriptionSpec, context: Any, *, on_create: bool) -> str:
+    wait = core.effective_wait(
+        spec.confirmation_timeout, _remaining_seconds(context), MARGIN_SECONDS
+    )
+    if wait < spec.confirmation_timeout:
+        logger.warning(
+            "Waiting %.0f s instead of %d s: the Lambda has no more time left",
+            wait,
+            spec.confirmation_timeout,
+        )
+    client = get_client(spec.region)
+    arn = subscriptions.subscribe(client, spec)
+    if on_create:
+        # Kept on FAILED too (crhelper sends this id when the handler raises), so CloudFormation's
+        # Delete after the failed Create finds the subscription if it confirms late.
+        helper.PhysicalResourceId = arn
+    subscriptions.wait_until_confirmed(
+        client,
+        arn,
+        spec.endpoint,
+        wait_seconds=wait,
+        poll_seconds=POLL_SECONDS,
+        clock=clock,
+        sleep=sleep,
+    )
+    helper.Data["SubscriptionArn"] = arn
+    return arn
+
+
+@helper.create
+def create(event: dict[str, Any], context: Any) -> str:
+    spec = core.parse_properties(event.get("ResourceProperties") or {})
+    return _subscribe_and_wait(spec, context, on_create=True)
+
+
+@helper.update
+def update(event: dict[str, Any], context: Any) -> str:
+    spec = core.parse_properties(event.get("ResourceProperties") or {})
+    physical_id = event.get("PhysicalResourceId", "")
+    plan = core.plan_update(event.get("OldResourceProperties"), spec)
+    if plan.replace or not core.is_subscription_arn(physical_id):
+        logger.info("Topic or endpoint changed: making a new subscription")
+        return _subscribe_and_wait(spec, context, on_create=False)
+    client = get_client(spec.region)
+    if plan.removed:
+        logger.info("Resetting removed attributes: %s", ", ".join(plan.removed))
+    if not subscriptions.apply_attributes(client, physical_id, plan.changes):
+        logger.warning("Subscription %s no longer exists: subscribing again", physical_id)
+        return _subscribe_and_wait(spec, context, on_create=False)
+    wait = core.effective_wait(
+        spec.confirmation_timeout, _remaining_seconds(context), MARGIN_SECONDS
+    )
+    subscriptions.wait_until_confirmed(
+        client,
+        physical_id,
+        spec.endpoint,
+        wait_seconds=wait,
+        poll_seconds=POLL_SECONDS,
+        clock=clock,
+        sleep=sleep,
+    )
+    helper.Data["SubscriptionArn"] = physical_id
+    return str(physical_id)
+
+
+@helper.delete
+def delete(event: dict[str, Any], _context: Any) -> None:
+    physical_id = event.get("PhysicalResourceId", "")
+    if not core.is_subscription_arn(physical_id):
+        logger.info(
+            "Physical id %r is not a subscription ARN (failed Create): nothing to delete",
+            physical_id,
+        )
+        return
+    topic = (event.get("ResourceProperties") or {}).get("TopicArn")
+    if isinstance(topic, str) and core.subscription_topic(physical_id) != topic.strip():
+        logger.warning("Subscription %s is not on topic %s: left alone", physical_id, topic)
+        return
+    client = get_client(core.subscription_topic(physical_id).split(":")[3])
+    subscriptions.unsubscribe(client, physical_id)
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    """Lambda entry point: crhelper answers CloudFormation, FAILED with the error as Reason."""
+    helper(event, context)
+
+
+__all__ = ["PropertyError", "handler"]
