@@ -65,7 +65,9 @@ def cfn_responses(monkeypatch: pytest.MonkeyPatch) -> CfnResponses:
 class LambdaContext:
     """The parts of the Lambda context object that crhelper reads."""
 
-    def __init__(self, timeout_seconds: float = 300.0, function_name: str = "test-function") -> None:
+    def __init__(
+        self, timeout_seconds: float = 300.0, function_name: str = "test-function"
+    ) -> None:
         self._deadline = time.monotonic() + timeout_seconds
         self.function_name = function_name
         self.function_version = "$LATEST"
