@@ -22,7 +22,8 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 
 def aws_client(service: str, endpoint_url: str) -> Any:
-    return boto3.client(
+    make: Any = boto3.client
+    return make(
         service,
         endpoint_url=endpoint_url,
         region_name="us-east-1",
