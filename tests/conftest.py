@@ -1,4 +1,4 @@
-"""Suite-wide settings: a fixed region and fake credentials, so no test can reach a real AWS account."""
+"""Suite-wide settings: a fixed region and fake credentials, so no test reaches real AWS."""
 
 from __future__ import annotations
 

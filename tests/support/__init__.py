@@ -1,1 +1,1 @@
-"""Helpers shared by the test suites: event files, CloudFormation response capture, Lambda context."""
+"""Helpers shared by the test suites: event files, CloudFormation responses, Lambda context."""

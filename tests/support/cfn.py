@@ -1,4 +1,4 @@
-"""Captures what a crhelper handler sends to CloudFormation's ResponseURL, and fakes a Lambda context.
+"""Captures what a crhelper handler sends to CloudFormation's ResponseURL; fakes a Lambda context.
 
 crhelper binds `http.client.HTTPSConnection` into `crhelper.utils` at import time, so the
 documented way to capture its response is to patch that name.

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,8 +42,6 @@ def test_pre_commit_passes_on_every_committed_file(tmp_path: Path) -> None:
 
 
 def test_pre_commit_hooks_use_the_pinned_tools_of_the_virtualenv() -> None:
-    import yaml
-
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
     assert all(repo["repo"] == "local" for repo in config["repos"])
