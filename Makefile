@@ -74,6 +74,14 @@ pytest: venv build postgres ## pytest (unit, template, functions, app and end-to
 .PHONY: test
 test: lint typecheck cfn-lint validate build checkov pytest ## Every check: what CI runs
 
+.PHONY: demo
+demo: venv build postgres ## Run the whole system locally (ARGS=--keep leaves it running)
+	$(BIN)/python -m harness.demo $(ARGS)
+
+.PHONY: bench
+bench: venv build postgres ## Benchmarks: job endpoint vs its floors, custom-resource cold start
+	$(BIN)/python -m bench $(ARGS)
+
 .PHONY: clean
 clean: ## Remove build output and virtualenvs
 	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache
