@@ -1,0 +1,8 @@
+"""bookapp: the reference workload for the stack, a small book API whose background jobs arrive
+as SNS pushes.
+
+Run it with `python -m bookapp serve | migrate | publish-job NAME [--payload JSON]`; see
+docs/app.md.
+"""
+
+__version__ = "1.0.0"

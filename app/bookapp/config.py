@@ -1,0 +1,170 @@
+"""Configuration from the environment only, validated once at start with messages that say what
+is wrong.
+
+App Runner passes everything as environment variables (plain or from Secrets Manager); a typo there
+should stop the process at start with a clear line in the logs, not surface later as a 500.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+AppRole = Literal["api", "jobs", "all"]
+
+TOPIC_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:sns:(?P<region>[a-z]{2}(-[a-z]+)+-\d+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
+)
+_REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_JOB_PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+_RESERVED_PATHS = ("/healthz", "/readyz", "/books")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+DEFAULT_PORT = 8080
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a runnable app; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. `database_url` carries credentials: never log it."""
+
+    database_url: URL | None
+    job_topic_arn: str | None
+    job_path: str
+    app_role: AppRole
+    port: int
+    aws_region: str | None
+    enable_otel: bool
+    web_concurrency: int
+    log_level: str
+
+    @property
+    def serves_jobs(self) -> bool:
+        return self.app_role in ("jobs", "all")
+
+    @property
+    def topic_region(self) -> str | None:
+        if self.job_topic_arn is None:
+            return None
+        return self.job_topic_arn.split(":")[3]
+
+    def require_database(self) -> URL:
+        if self.database_url is None:
+            raise ConfigError(
+                "DATABASE_URL is not set: postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+            )
+        return self.database_url
+
+    def require_topic(self) -> str:
+        if self.job_topic_arn is None:
+            raise ConfigError("JOB_TOPIC_ARN is not set: the ARN of the SNS job topic")
+        return self.job_topic_arn
+
+
+def parse_database_url(raw: str) -> URL:
+    """Accept postgresql:// or postgres:// (libpq's forms) and use the psycopg 3 driver."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a URL: expected postgresql://USER:PASSWORD@HOST:PORT/DBNAME "
+            "with the user and password percent-encoded"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in ("postgresql", "postgres"):
+        raise ConfigError(f"DATABASE_URL must use the postgresql:// scheme, not {backend}://")
+    if url.get_driver_name() not in ("psycopg", "psycopg2", "") and "+" in url.drivername:
+        raise ConfigError(
+            f"DATABASE_URL driver {url.drivername!r} is not supported; use postgresql://"
+        )
+    if not url.host:
+        raise ConfigError("DATABASE_URL has no host")
+    if not url.database:
+        raise ConfigError("DATABASE_URL has no database name after the host")
+    return url.set(drivername="postgresql+psycopg")
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false (1/0, yes/no, on/off), got {raw!r}")
+
+
+def _integer(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str],
+    *,
+    need_database: bool = True,
+    need_topic: bool = False,
+) -> Settings:
+    """Read and check every variable; raise ConfigError naming the first problem found."""
+    raw_role = environ.get("APP_ROLE", "api").strip() or "api"
+    if raw_role not in ("api", "jobs", "all"):
+        raise ConfigError(f"APP_ROLE must be api, jobs or all, got {raw_role!r}")
+    role: AppRole = raw_role  # type: ignore[assignment]
+
+    raw_url = environ.get("DATABASE_URL", "").strip()
+    database_url = parse_database_url(raw_url) if raw_url else None
+    if need_database and database_url is None:
+        raise ConfigError(
+            "DATABASE_URL is not set: postgresql://USER:PASSWORD@HOST:PORT/DBNAME?sslmode=require"
+        )
+
+    topic = environ.get("JOB_TOPIC_ARN", "").strip() or None
+    if topic is not None and not TOPIC_ARN_PATTERN.match(topic):
+        raise ConfigError(
+            f"JOB_TOPIC_ARN is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME): {topic!r}"
+        )
+    if topic is None and (need_topic or role in ("jobs", "all")):
+        raise ConfigError(
+            f"JOB_TOPIC_ARN is not set; APP_ROLE={role} serves the job endpoint, which accepts "
+            "only messages from that topic"
+        )
+
+    job_path = environ.get("JOB_PATH", "/jobs").strip() or "/jobs"
+    if not _JOB_PATH_PATTERN.match(job_path) or job_path == "/":
+        raise ConfigError(f"JOB_PATH must be a URL path such as /jobs, got {job_path!r}")
+    if any(job_path == p or job_path.startswith(p + "/") for p in _RESERVED_PATHS):
+        raise ConfigError(f"JOB_PATH {job_path!r} collides with one of the app's routes")
+
+    port = _integer("PORT", environ.get("PORT", str(DEFAULT_PORT)).strip(), 1, 65535)
+    region = environ.get("AWS_REGION", "").strip() or None
+    if region is not None and not _REGION_PATTERN.match(region):
+        raise ConfigError(f"AWS_REGION is not a region name such as us-east-1: {region!r}")
+    enable_otel = _flag("ENABLE_OTEL", environ.get("ENABLE_OTEL", ""))
+    workers = _integer("WEB_CONCURRENCY", environ.get("WEB_CONCURRENCY", "2").strip(), 1, 64)
+    log_level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    return Settings(
+        database_url=database_url,
+        job_topic_arn=topic,
+        job_path=job_path.rstrip("/"),
+        app_role=role,
+        port=port,
+        aws_region=region,
+        enable_otel=enable_otel,
+        web_concurrency=workers,
+        log_level=log_level,
+    )

@@ -1,0 +1,50 @@
+"""The database: SQLAlchemy 2 tables (books, job_runs) and the engine, shared by the web app and
+jobs.
+
+The schema itself is owned by the Alembic migrations in `bookapp/migrations`; these table objects
+mirror it for queries.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import URL, Engine
+
+metadata = sa.MetaData()
+
+books = sa.Table(
+    "books",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("isbn", sa.String(17), nullable=False, unique=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("published_year", sa.Integer, nullable=True),
+)
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("message_id", sa.Text, primary_key=True),
+    sa.Column("job", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+
+def create_engine(url: URL, *, pool_size: int = 5) -> Engine:
+    """A pooled engine that survives a database restart (pre-ping) and fails fast when down."""
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5, "application_name": "bookapp"},
+    )

@@ -1,0 +1,210 @@
+"""The SNS job endpoint: verify, confirm subscriptions, run each notification's job once.
+
+Status codes follow SNS's retry rules (2xx and 4xx are final, 5xx and timeouts are retried, then the
+dead-letter queue keeps the message): a message that can never succeed (malformed, forged, unknown
+job, invalid payload) gets 4xx; a failure that may pass (database away, job exception, certificate
+download failed) gets 5xx; a run still in progress gets 503 so SNS comes back after it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bookapp import logs, runs
+from bookapp.jobs import REGISTRY, InvalidJobPayload, JobContext
+from bookapp.sns import (
+    MAX_BODY_BYTES,
+    CertificateUnavailable,
+    Envelope,
+    MalformedMessage,
+    VerificationFailed,
+    Verifier,
+    parse_envelope,
+)
+
+log = logging.getLogger(__name__)
+
+SnsConfirmer = Callable[[str, str], None]  # (topic ARN, token)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+
+
+def _answer(status: int, outcome: str, **extra: Any) -> Outcome:
+    return Outcome(status, {"status": outcome, **extra})
+
+
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:1000]
+
+
+def parse_job_message(message: str) -> tuple[str, dict[str, Any]]:
+    """DESIGN §2.3: {"job": NAME, "payload": {...}, "timestamp": EPOCH}; payload defaults to {}."""
+    try:
+        data = json.loads(message)
+    except json.JSONDecodeError:
+        raise InvalidJobPayload("Message is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("job"), str) or not data["job"]:
+        raise InvalidJobPayload('Message must be a JSON object with a "job" name')
+    payload = data.get("payload", {})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise InvalidJobPayload('"payload" must be a JSON object')
+    return data["job"], payload
+
+
+class JobEndpoint:
+    """Holds what the endpoint needs; `handle` is synchronous and runs in a worker thread."""
+
+    def __init__(self, engine: Engine, verifier: Verifier, confirm: SnsConfirmer) -> None:
+        self.engine = engine
+        self.verifier = verifier
+        self.confirm = confirm
+
+    async def __call__(self, request: Request) -> Response:
+        body = await _read_limited(request)
+        if body is None:
+            log.warning("job request rejected", extra={"check": "size", "limit": MAX_BODY_BYTES})
+            return JSONResponse({"status": "rejected", "reason": "body too large"}, status_code=413)
+        outcome = await run_in_threadpool(self.handle, body)
+        headers = {"Retry-After": "20"} if outcome.status == 503 else None
+        return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+
+    def handle(self, body: bytes) -> Outcome:
+        try:
+            envelope = parse_envelope(body)
+        except MalformedMessage as error:
+            log.warning("job request rejected", extra={"check": "envelope", "reason": str(error)})
+            return _answer(400, "rejected", reason=str(error))
+        token = logs.message_id.set(envelope.message_id)
+        try:
+            return self._verified(envelope)
+        finally:
+            logs.message_id.reset(token)
+
+    def _verified(self, envelope: Envelope) -> Outcome:
+        try:
+            self.verifier.verify(envelope)
+        except VerificationFailed as error:
+            log.warning(
+                "job request rejected",
+                extra={"check": error.check, "reason": str(error), "type": envelope.type},
+            )
+            return _answer(403, "rejected", reason="verification failed")
+        except CertificateUnavailable as error:
+            log.error("signing certificate unavailable", extra={"reason": str(error)})  # noqa: TRY400
+            return _answer(503, "unavailable", reason="signing certificate unavailable")
+        if envelope.type == "SubscriptionConfirmation":
+            return self._confirm(envelope)
+        if envelope.type == "UnsubscribeConfirmation":
+            log.warning("subscription was unsubscribed", extra={"topic_arn": envelope.topic_arn})
+            return _answer(200, "acknowledged")
+        return self._notification(envelope)
+
+    def _confirm(self, envelope: Envelope) -> Outcome:
+        try:
+            self.confirm(envelope.topic_arn, envelope.fields["Token"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            log.error("ConfirmSubscription failed", extra={"reason": _error_text(error)})  # noqa: TRY400
+            return _answer(503, "unavailable", reason="could not confirm the subscription")
+        log.info("subscription confirmed", extra={"topic_arn": envelope.topic_arn})
+        return _answer(200, "confirmed")
+
+    def _notification(self, envelope: Envelope) -> Outcome:
+        message_id = envelope.message_id
+        try:
+            name, payload = parse_job_message(envelope.message)
+        except InvalidJobPayload as error:
+            return self._reject(message_id, envelope.message, str(error))
+        if name not in REGISTRY:
+            return self._reject(message_id, envelope.message, f"unknown job {name[:100]!r}")
+        try:
+            claim = runs.claim(self.engine, message_id, name, payload)
+        except sa.exc.SQLAlchemyError as error:
+            log.error(  # noqa: TRY400 - the reason is enough, no traceback
+                "job not claimed: database", extra={"job": name, "reason": _error_text(error)}
+            )
+            return _answer(503, "unavailable", reason="database unavailable")
+        if claim.attempt is None:
+            return self._already(name, claim)
+        return self._run(message_id, name, payload, claim.attempt)
+
+    def _reject(self, message_id: str, message: str, reason: str) -> Outcome:
+        job = "?"
+        try:
+            data = json.loads(message)
+            if isinstance(data, dict) and isinstance(data.get("job"), str):
+                job = data["job"][:200]
+        except json.JSONDecodeError:
+            pass
+        try:
+            runs.record_rejected(self.engine, message_id, job, None, reason)
+        except sa.exc.SQLAlchemyError as error:
+            log.error("rejection not recorded: database", extra={"reason": _error_text(error)})  # noqa: TRY400
+            return _answer(503, "unavailable", reason="database unavailable")
+        log.warning("job rejected", extra={"job": job, "reason": reason})
+        return _answer(422, "rejected", reason=reason)
+
+    def _already(self, name: str, claim: runs.Claim) -> Outcome:
+        log.info("duplicate delivery", extra={"job": name, "run_status": claim.status})
+        if claim.status == "succeeded":
+            return _answer(200, "succeeded", duplicate=True)
+        if claim.status == "rejected":
+            return _answer(422, "rejected", reason=claim.error or "rejected", duplicate=True)
+        return _answer(503, "in_progress", reason="the job is running; retry later")
+
+    def _run(self, message_id: str, name: str, payload: Mapping[str, Any], attempt: int) -> Outcome:
+        log.info("job started", extra={"job": name, "attempt": attempt})
+        status: runs.RunStatus
+        error_text: str | None = None
+        try:
+            with runs.Heartbeat(self.engine, message_id, attempt):
+                REGISTRY[name](payload, JobContext(engine=self.engine, message_id=message_id))
+        except InvalidJobPayload as error:
+            status, error_text = "rejected", str(error)
+        except Exception as error:
+            log.exception("job failed", extra={"job": name, "attempt": attempt})
+            status, error_text = "failed", _error_text(error)
+        else:
+            status = "succeeded"
+        try:
+            runs.finish(self.engine, message_id, attempt, status, error_text)
+        except sa.exc.SQLAlchemyError as error:
+            log.error("job outcome not recorded", extra={"job": name, "reason": _error_text(error)})  # noqa: TRY400
+            return _answer(503, "unavailable", reason="database unavailable")
+        log.info("job finished", extra={"job": name, "attempt": attempt, "run_status": status})
+        if status == "succeeded":
+            return _answer(200, "succeeded", attempt=attempt)
+        if status == "rejected":
+            return _answer(422, "rejected", reason=error_text, attempt=attempt)
+        return _answer(500, "failed", attempt=attempt)
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    """The body, or None when it is larger than SNS's 256 KB message limit allows (300 KB)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,114 @@
+"""The job registry: SNS job names mapped to functions, registered with a decorator.
+
+A job receives its payload and a context (engine, message id). It raises `InvalidJobPayload` when
+the payload can never work (the endpoint answers 4xx: SNS must not retry); any other exception is
+treated as transient (5xx: SNS retries, then the dead-letter queue keeps the message).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Engine
+
+from bookapp.db import books
+from bookapp.migrate import upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+
+class InvalidJobPayload(ValueError):  # noqa: N818 - reads as the condition it reports
+    """The payload can never be processed; retrying the delivery cannot help."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    engine: Engine
+    message_id: str
+
+
+JobFunction = Callable[[Mapping[str, Any], JobContext], None]
+
+REGISTRY: dict[str, JobFunction] = {}
+
+
+def job(name: str) -> Callable[[JobFunction], JobFunction]:
+    """Register a function under the job name that SNS messages carry."""
+
+    def register(function: JobFunction) -> JobFunction:
+        if name in REGISTRY:
+            raise ValueError(f"job {name!r} is registered twice")
+        REGISTRY[name] = function
+        return function
+
+    return register
+
+
+SEED_BOOKS: tuple[dict[str, Any], ...] = (
+    {
+        "isbn": "978-0-13-110362-7",
+        "title": "The C Programming Language",
+        "author": "Brian W. Kernighan and Dennis M. Ritchie",
+        "published_year": 1988,
+    },
+    {
+        "isbn": "978-0-201-63361-0",
+        "title": "Design Patterns",
+        "author": "Erich Gamma, Richard Helm, Ralph Johnson and John Vlissides",
+        "published_year": 1994,
+    },
+    {
+        "isbn": "978-1-4919-5029-6",
+        "title": "Designing Data-Intensive Applications",
+        "author": "Martin Kleppmann",
+        "published_year": 2017,
+    },
+)
+
+
+@job("db_migrate")
+def db_migrate(payload: Mapping[str, Any], ctx: JobContext) -> None:
+    if payload:
+        raise InvalidJobPayload("db_migrate takes no payload")
+    upgrade_to_head(ctx.engine)
+
+
+@job("db_seed")
+def db_seed(payload: Mapping[str, Any], ctx: JobContext) -> None:
+    if payload:
+        raise InvalidJobPayload("db_seed takes no payload")
+    statement = insert(books).values(list(SEED_BOOKS))
+    statement = statement.on_conflict_do_update(
+        index_elements=[books.c.isbn],
+        set_={
+            "title": statement.excluded.title,
+            "author": statement.excluded.author,
+            "published_year": statement.excluded.published_year,
+        },
+    )
+    with ctx.engine.begin() as connection:
+        connection.execute(statement)
+    log.info("seeded books", extra={"count": len(SEED_BOOKS)})
+
+
+@job("test_book_job")
+def test_book_job(payload: Mapping[str, Any], ctx: JobContext) -> None:
+    """Proves delivery end to end: logs, optionally sleeps or fails, and the run is recorded."""
+    sleep = payload.get("sleep_seconds", 0)
+    fail = payload.get("fail", False)
+    if not isinstance(sleep, int | float) or isinstance(sleep, bool) or not 0 <= sleep <= 100:
+        raise InvalidJobPayload("test_book_job: sleep_seconds must be a number from 0 to 100")
+    if not isinstance(fail, bool):
+        raise InvalidJobPayload("test_book_job: fail must be true or false")
+    with ctx.engine.connect() as connection:
+        count = connection.execute(sa.select(sa.func.count()).select_from(books)).scalar_one()
+        if sleep:
+            connection.execute(sa.text("SELECT pg_sleep(:s)"), {"s": float(sleep)})
+    if fail:
+        raise RuntimeError("test_book_job failed on request (payload fail=true)")
+    log.info("test_book_job ran", extra={"books": count})

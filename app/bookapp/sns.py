@@ -1,0 +1,234 @@
+"""Verification of SNS HTTP(S) deliveries, as AWS documents it; pure apart from the certificate
+download.
+
+Every message is checked before anything is done with it: the envelope's shape, the topic, the
+signature version, the SigningCertURL (https, `.pem`, an SNS host), the certificate's validity
+period, and the signature over the documented string to sign for its type. There is no switch that
+skips a check. When `AWS_ENDPOINT_URL_SNS` is set (local stacks and tests), the certificate is
+downloaded from that endpoint with the original URL's path, after the original URL passed every
+check.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
+
+MAX_BODY_BYTES: Final = 300 * 1024
+CERT_HOST_PATTERN: Final = re.compile(r"sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?")
+_MAX_CERT_BYTES: Final = 64 * 1024
+
+_SIGNED_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+}
+_SIGNED_KEYS["UnsubscribeConfirmation"] = _SIGNED_KEYS["SubscriptionConfirmation"]
+_REQUIRED: Final[dict[str, tuple[str, ...]]] = {
+    kind: (*(k for k in keys if k != "Subject"), "Signature", "SignatureVersion", "SigningCertURL")
+    for kind, keys in _SIGNED_KEYS.items()
+}
+_HASHES: Final[dict[str, Callable[[], hashes.HashAlgorithm]]] = {
+    "1": hashes.SHA1,  # SHA1withRSA, the default for topics
+    "2": hashes.SHA256,  # SHA256withRSA, SignatureVersion "2" on the topic
+}
+
+
+class MalformedMessage(ValueError):  # noqa: N818 - reads as the condition it reports
+    """The body is not an SNS envelope (400)."""
+
+
+class VerificationFailed(Exception):  # noqa: N818
+    """A check failed (403). `check` names it for the log."""
+
+    def __init__(self, check: str, detail: str) -> None:
+        super().__init__(f"{check}: {detail}")
+        self.check = check
+
+
+class CertificateUnavailable(Exception):  # noqa: N818
+    """The certificate could not be downloaded right now (503: SNS retries)."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    type: MessageType
+    fields: Mapping[str, str]
+
+    @property
+    def message_id(self) -> str:
+        return self.fields["MessageId"]
+
+    @property
+    def topic_arn(self) -> str:
+        return self.fields["TopicArn"]
+
+    @property
+    def message(self) -> str:
+        return self.fields["Message"]
+
+
+def parse_envelope(body: bytes) -> Envelope:
+    """JSON whatever the Content-Type (SNS sends text/plain), with the fields its type requires."""
+    if len(body) > MAX_BODY_BYTES:
+        raise MalformedMessage(f"body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MalformedMessage("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedMessage("body is not a JSON object")
+    kind = data.get("Type")
+    if kind not in _SIGNED_KEYS:
+        raise MalformedMessage(f"Type must be one of {sorted(_SIGNED_KEYS)}")
+    missing = [key for key in _REQUIRED[kind] if not isinstance(data.get(key), str)]
+    if missing:
+        raise MalformedMessage(f"{kind} lacks string field(s): {', '.join(missing)}")
+    if "Subject" in data and not isinstance(data["Subject"], str | None):
+        raise MalformedMessage("Subject must be a string")
+    fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    return Envelope(type=kind, fields=fields)
+
+
+def string_to_sign(envelope: Envelope) -> bytes:
+    """ "Key\\nValue\\n" for each signed key of the message type, in AWS's order, when present."""
+    keys = _SIGNED_KEYS[envelope.type]
+    return "".join(f"{k}\n{envelope.fields[k]}\n" for k in keys if k in envelope.fields).encode()
+
+
+def check_certificate_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise VerificationFailed("SigningCertURL", "scheme is not https")
+    host = parts.hostname or ""
+    if parts.netloc.lower() != host:
+        raise VerificationFailed("SigningCertURL", "has credentials or a port")
+    if not CERT_HOST_PATTERN.fullmatch(host):
+        raise VerificationFailed("SigningCertURL", f"host {host!r} is not an SNS host")
+    if not parts.path.endswith(".pem") or parts.query or parts.fragment:
+        raise VerificationFailed("SigningCertURL", "path does not end in .pem")
+
+
+Fetcher = Callable[[str], bytes]
+
+
+def make_fetcher(endpoint_override: str | None, timeout: float = 5.0) -> Fetcher:
+    """Download over HTTPS from the validated host, or from `endpoint_override` + the URL's path."""
+
+    def fetch(url: str) -> bytes:
+        target = url
+        if endpoint_override:
+            target = endpoint_override.rstrip("/") + urlsplit(url).path
+        request = urllib.request.Request(target, headers={"User-Agent": "bookapp"})  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                data: bytes = response.read(_MAX_CERT_BYTES + 1)
+        except urllib.error.HTTPError as error:
+            if error.code >= 500:
+                raise CertificateUnavailable(
+                    f"certificate download answered {error.code}"
+                ) from None
+            raise VerificationFailed(
+                "SigningCertURL", f"certificate download answered {error.code}"
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            raise CertificateUnavailable(f"certificate download failed: {error}") from None
+        if len(data) > _MAX_CERT_BYTES:
+            raise VerificationFailed("SigningCertURL", "certificate document is too large")
+        return data
+
+    return fetch
+
+
+class CertificateCache:
+    """Parsed certificates by URL, least recently used dropped first; failures are not cached."""
+
+    def __init__(self, fetch: Fetcher, max_entries: int = 32) -> None:
+        self._fetch = fetch
+        self._max = max_entries
+        self._entries: OrderedDict[str, x509.Certificate] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> x509.Certificate:
+        with self._lock:
+            if url in self._entries:
+                self._entries.move_to_end(url)
+                return self._entries[url]
+        try:
+            certificate = x509.load_pem_x509_certificate(self._fetch(url))
+        except ValueError:
+            raise VerificationFailed("certificate", "document is not a PEM certificate") from None
+        with self._lock:
+            self._entries[url] = certificate
+            self._entries.move_to_end(url)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return certificate
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class Verifier:
+    """Checks envelopes for one topic; raises VerificationFailed or CertificateUnavailable."""
+
+    def __init__(
+        self,
+        topic_arn: str,
+        certificates: CertificateCache,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        self.topic_arn = topic_arn
+        self.certificates = certificates
+        self._clock = clock
+
+    def verify(self, envelope: Envelope) -> None:
+        if envelope.topic_arn != self.topic_arn:
+            raise VerificationFailed("TopicArn", "message is not from the job topic")
+        version = envelope.fields["SignatureVersion"]
+        if version not in _HASHES:
+            raise VerificationFailed("SignatureVersion", f"unknown version {version[:8]!r}")
+        url = envelope.fields["SigningCertURL"]
+        check_certificate_url(url)
+        try:
+            signature = base64.b64decode(envelope.fields["Signature"], validate=True)
+        except (binascii.Error, ValueError):
+            raise VerificationFailed("Signature", "not base64") from None
+        certificate = self.certificates.get(url)
+        now = self._clock()
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            raise VerificationFailed("certificate", "outside its validity period")
+        public_key = certificate.public_key()
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise VerificationFailed("certificate", "key is not RSA")
+        try:
+            public_key.verify(
+                signature, string_to_sign(envelope), padding.PKCS1v15(), _HASHES[version]()
+            )
+        except InvalidSignature:
+            raise VerificationFailed("Signature", "does not match the message") from None
