@@ -49,7 +49,7 @@ _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 RETRY_CONFIG = Config(
     connect_timeout=5,
     read_timeout=10,
-    retries={"max_attempts": 3, "mode": "standard"},
+    retries={"total_max_attempts": 3, "mode": "standard"},
 )
 
 
