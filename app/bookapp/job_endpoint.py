@@ -76,7 +76,7 @@ class JobEndpoint:
         self.verifier = verifier
         self.confirm = confirm
 
-    async def __call__(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         body = await _read_limited(request)
         if body is None:
             log.warning("job request rejected", extra={"check": "size", "limit": MAX_BODY_BYTES})

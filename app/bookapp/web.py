@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             verifier=Verifier(topic, CertificateCache(fetcher)),
             confirm=lambda arn, token: aws.confirm_subscription(aws.sns_client(region), arn, token),
         )
-        routes.append(Route(settings.job_path, endpoint, methods=["POST"]))
+        routes.append(Route(settings.job_path, endpoint.respond, methods=["POST"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

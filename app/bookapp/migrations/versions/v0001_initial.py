@@ -1,7 +1,7 @@
 """Initial schema: books and job_runs (idempotency record of SNS job deliveries, keyed by
 MessageId).
 
-Revision ID: 0001 Revises:
+Revision ID: 0001 (first revision)
 """
 
 from __future__ import annotations

@@ -1,0 +1,380 @@
+"""The SNS job endpoint end to end through the real ASGI app, real PostgreSQL and really signed messages:
+what is rejected (and leaves no trace), what is confirmed, and how each notification runs exactly once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from bookapp import aws, jobs
+from bookapp.sns import MAX_BODY_BYTES
+from harness.postgres import PostgresServer
+from harness.sns_signing import CertificateServer, Signer, TestCA, build_envelope, sign_envelope
+
+from .conftest import OTHER_TOPIC_ARN, TOPIC_ARN, Deliver, job_runs, run_concurrently
+
+
+def post(client: TestClient, envelope: Mapping[str, Any] | bytes, path: str = "/jobs") -> Any:
+    body = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
+    # SNS posts JSON as text/plain; the endpoint must not depend on the Content-Type.
+    return client.post(path, content=body, headers={"Content-Type": "text/plain; charset=UTF-8"})
+
+
+class Counter:
+    """A registered job that counts its runs and can fail or sleep on demand."""
+
+    def __init__(self, fail_first: int = 0, sleep: float = 0.0) -> None:
+        self.runs = 0
+        self.fail_first = fail_first
+        self.sleep = sleep
+        self.lock = threading.Lock()
+
+    def __call__(self, payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
+        with self.lock:
+            self.runs += 1
+            run = self.runs
+        time.sleep(self.sleep)
+        if run <= self.fail_first:
+            raise RuntimeError("transient failure on purpose")
+
+
+@pytest.fixture
+def counter(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    job = Counter()
+    monkeypatch.setitem(jobs.REGISTRY, "count_job", job)
+    return job
+
+
+# -- rejections: the right status and no row --------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_signed_notification_runs_its_job_with_either_signature_version(
+    client: TestClient, notification: Deliver, engine: sa.Engine, version: str
+) -> None:
+    envelope = notification(signature_version=version)
+    response = post(client, envelope)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "succeeded"
+    [run] = job_runs(engine)
+    assert run["message_id"] == envelope["MessageId"]
+    assert (run["job"], run["status"], run["attempts"]) == ("test_book_job", "succeeded", 1)
+    assert run["finished_at"] is not None
+
+
+def _forged(envelope: dict[str, str]) -> dict[str, str]:
+    envelope["Message"] = json.dumps({"job": "db_seed", "payload": {}})
+    return envelope
+
+
+def _signature_of_another_message(notification: Deliver) -> dict[str, str]:
+    envelope = notification()
+    envelope["Signature"] = notification(job="db_seed")["Signature"]
+    return envelope
+
+
+def _unknown_version(envelope: dict[str, str], signer: Signer) -> dict[str, str]:
+    sign_envelope(envelope, signer, "3")
+    return envelope
+
+
+@pytest.mark.parametrize(
+    ("case", "make"),
+    [
+        ("forged message", lambda n, s, c: _forged(n())),
+        ("signature of another message", lambda n, s, c: _signature_of_another_message(n)),
+        ("unknown signature version", lambda n, s, c: _unknown_version(n(), s)),
+        ("signature not base64", lambda n, s, c: {**n(), "Signature": "***"}),
+        ("wrong topic", lambda n, s, c: n(topic_arn=OTHER_TOPIC_ARN)),
+        (
+            "http certificate URL",
+            lambda n, s, c: n(cert_url=c.replace("https://", "http://")),
+        ),
+        (
+            "foreign certificate host",
+            lambda n, s, c: n(cert_url=c.replace("sns.us-east-1.amazonaws.com", "example.org")),
+        ),
+        (
+            "look-alike certificate host",
+            lambda n, s, c: n(
+                cert_url=c.replace(".amazonaws.com/", ".amazonaws.com.example.org/")
+            ),
+        ),
+        ("certificate URL not .pem", lambda n, s, c: n(cert_url=c + ".txt")),
+        ("certificate URL with a port", lambda n, s, c: n(cert_url=c.replace(".com/", ".com:8443/"))),
+        (
+            "certificate not published",
+            lambda n, s, c: n(cert_url=c.replace("Service-", "Service-missing-")),
+        ),
+    ],
+)
+def test_rejected_notification_answers_403_and_records_nothing(
+    client: TestClient,
+    notification: Deliver,
+    signer: Signer,
+    cert_url: str,
+    engine: sa.Engine,
+    counter: Counter,
+    case: str,
+    make: Any,
+) -> None:
+    envelope = make(notification, signer, cert_url)
+    response = post(client, envelope)
+    assert response.status_code == 403, (case, response.text)
+    assert response.json() == {"status": "rejected", "reason": "verification failed"}
+    assert job_runs(engine) == []
+
+
+def test_notification_signed_with_an_expired_certificate_is_rejected(
+    client: TestClient,
+    notification: Deliver,
+    ca: TestCA,
+    cert_server: CertificateServer,
+    engine: sa.Engine,
+) -> None:
+    expired = ca.issue_signer(expired=True)
+    envelope = notification(signer=expired, cert_url=cert_server.publish(expired))
+    assert post(client, envelope).status_code == 403
+    assert job_runs(engine) == []
+
+
+def test_certificate_is_downloaded_once_and_then_served_from_the_cache(
+    client: TestClient, ca: TestCA, cert_server: CertificateServer, notification: Deliver
+) -> None:
+    fresh = ca.issue_signer()
+    url = cert_server.publish(fresh)
+    for _ in range(3):
+        assert post(client, notification(signer=fresh, cert_url=url)).status_code == 200
+    assert cert_server.hits(url) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"not json", 400),
+        (b"[]", 400),
+        (b'{"Type": "Notification"}', 400),
+        (b'{"Type": "Advertisement", "MessageId": "x"}', 400),
+        (b"\xff\xfe", 400),
+        (b"{" + b" " * MAX_BODY_BYTES + b"}", 413),
+    ],
+    ids=["not-json", "not-an-object", "missing-fields", "unknown-type", "not-utf8", "oversized"],
+)
+def test_malformed_or_oversized_body_is_rejected_without_side_effects(
+    client: TestClient, engine: sa.Engine, body: bytes, status: int
+) -> None:
+    assert post(client, body).status_code == status
+    assert job_runs(engine) == []
+
+
+def test_notification_with_a_missing_field_is_rejected_as_malformed(
+    client: TestClient, notification: Deliver, engine: sa.Engine
+) -> None:
+    envelope = notification()
+    del envelope["Timestamp"]
+    assert post(client, envelope).status_code == 400
+    assert job_runs(engine) == []
+
+
+# -- confirmations ----------------------------------------------------------------------------------
+
+
+def test_subscription_confirmation_is_confirmed_with_authenticate_on_unsubscribe(
+    client: TestClient, signer: Signer, cert_url: str, moto_url: str, engine: sa.Engine
+) -> None:
+    sns = aws.sns_client("us-east-1")
+    sns.create_topic(Name=TOPIC_ARN.rsplit(":", 1)[1])
+    calls: list[dict[str, Any]] = []
+    sns.meta.events.register(
+        "provide-client-params.sns.ConfirmSubscription",
+        lambda params, **_: calls.append(dict(params)),
+    )
+    envelope = build_envelope(
+        "SubscriptionConfirmation",
+        signer=signer,
+        cert_url=cert_url,
+        topic_arn=TOPIC_ARN,
+        signature_version="2",
+    )
+    response = post(client, envelope)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "confirmed"}
+    assert calls == [
+        {"TopicArn": TOPIC_ARN, "Token": envelope["Token"], "AuthenticateOnUnsubscribe": "true"}
+    ]
+    assert job_runs(engine) == []
+
+
+def test_subscription_confirmation_that_sns_refuses_answers_503_so_it_is_retried(
+    client: TestClient, signer: Signer, cert_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A topic moto does not know: ConfirmSubscription fails with NotFound.
+    envelope = build_envelope(
+        "SubscriptionConfirmation",
+        signer=signer,
+        cert_url=cert_url,
+        topic_arn=TOPIC_ARN,
+    )
+    sns = aws.sns_client("us-east-1")
+    sns.delete_topic(TopicArn=TOPIC_ARN)
+    assert post(client, envelope).status_code == 503
+
+
+def test_subscription_confirmation_from_another_topic_is_not_confirmed(
+    client: TestClient, signer: Signer, cert_url: str
+) -> None:
+    calls: list[object] = []
+    aws.sns_client("us-east-1").meta.events.register(
+        "provide-client-params.sns.ConfirmSubscription", lambda **kw: calls.append(kw)
+    )
+    envelope = build_envelope(
+        "SubscriptionConfirmation", signer=signer, cert_url=cert_url, topic_arn=OTHER_TOPIC_ARN
+    )
+    assert post(client, envelope).status_code == 403
+    assert calls == []
+
+
+def test_unsubscribe_confirmation_is_acknowledged_and_nothing_runs(
+    client: TestClient, signer: Signer, cert_url: str, engine: sa.Engine
+) -> None:
+    envelope = build_envelope(
+        "UnsubscribeConfirmation", signer=signer, cert_url=cert_url, topic_arn=TOPIC_ARN
+    )
+    assert post(client, envelope).status_code == 200
+    assert job_runs(engine) == []
+
+
+# -- jobs that cannot work: recorded, answered 4xx (SNS must not retry) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ({"job": "no_such_job", "payload": {}}, "unknown job 'no_such_job'"),
+        ({"job": "test_book_job", "payload": {"sleep_seconds": "long"}}, "sleep_seconds"),
+        ({"job": "db_seed", "payload": {"unexpected": 1}}, "takes no payload"),
+        ({"payload": {}}, '"job" name'),
+        ("plain text", "not JSON"),
+    ],
+)
+def test_job_that_can_never_run_is_recorded_as_rejected_and_answered_422(
+    client: TestClient, notification: Deliver, engine: sa.Engine, message: Any, reason: str
+) -> None:
+    envelope = notification(message=message)
+    response = post(client, envelope)
+    assert response.status_code == 422
+    assert reason in response.json()["reason"]
+    [run] = job_runs(engine)
+    assert run["status"] == "rejected"
+    assert reason in run["error"]
+    # A duplicate delivery gets the same answer and does not run anything.
+    assert post(client, envelope).status_code == 422
+    assert len(job_runs(engine)) == 1
+
+
+# -- idempotency -----------------------------------------------------------------------------------
+
+
+def test_same_notification_delivered_at_once_runs_the_job_once(
+    client: TestClient, notification: Deliver, engine: sa.Engine, counter: Counter
+) -> None:
+    counter.sleep = 1.0  # longer than the deliveries take to arrive
+    envelope = notification(job="count_job")
+    statuses = run_concurrently(6, lambda: post(client, envelope).status_code)
+    assert sorted(statuses) == [200] + [503] * 5
+    assert counter.runs == 1
+    [run] = job_runs(engine)
+    assert (run["status"], run["attempts"]) == ("succeeded", 1)
+    # SNS retries the 503s later: they find the finished run and do not run it again.
+    assert post(client, envelope).json() == {"status": "succeeded", "duplicate": True}
+    assert counter.runs == 1
+
+
+def test_retry_after_a_failure_runs_the_job_again_and_counts_attempts(
+    client: TestClient, notification: Deliver, engine: sa.Engine, counter: Counter
+) -> None:
+    counter.fail_first = 2
+    envelope = notification(job="count_job")
+    first, second, third = (post(client, envelope) for _ in range(3))
+    assert (first.status_code, second.status_code, third.status_code) == (500, 500, 200)
+    assert "transient failure" not in first.text  # the error is recorded, not sent back
+    [run] = job_runs(engine)
+    assert (run["status"], run["attempts"], run["error"]) == ("succeeded", 3, None)
+    assert counter.runs == 3
+
+
+def test_failed_run_records_the_error(
+    client: TestClient, notification: Deliver, engine: sa.Engine
+) -> None:
+    assert post(client, notification(payload={"fail": True})).status_code == 500
+    [run] = job_runs(engine)
+    assert run["status"] == "failed"
+    assert "RuntimeError: test_book_job failed on request" in run["error"]
+
+
+def _insert_running(engine: sa.Engine, message_id: str, heartbeat_age_s: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO job_runs (message_id, job, payload, status, attempts, started_at, "
+                "heartbeat_at) VALUES (:m, 'count_job', '{}', 'running', 1, "
+                "now() - make_interval(secs => :age), now() - make_interval(secs => :age))"
+            ),
+            {"m": message_id, "age": heartbeat_age_s},
+        )
+
+
+def test_delivery_while_the_job_runs_elsewhere_answers_503(
+    client: TestClient, notification: Deliver, engine: sa.Engine, counter: Counter
+) -> None:
+    envelope = notification(job="count_job")
+    _insert_running(engine, envelope["MessageId"], heartbeat_age_s=100)
+    response = post(client, envelope)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "20"
+    assert counter.runs == 0
+
+
+def test_run_silent_for_longer_than_the_request_limit_is_abandoned_and_runs_again(
+    client: TestClient, notification: Deliver, engine: sa.Engine, counter: Counter
+) -> None:
+    envelope = notification(job="count_job")
+    _insert_running(engine, envelope["MessageId"], heartbeat_age_s=121)
+    assert post(client, envelope).status_code == 200
+    assert counter.runs == 1
+    [run] = job_runs(engine)
+    assert (run["status"], run["attempts"]) == ("succeeded", 2)
+
+
+def test_database_outage_answers_503_and_the_retry_runs_the_job(
+    client: TestClient, notification: Deliver, engine: sa.Engine, pg: PostgresServer
+) -> None:
+    envelope = notification()
+    pg.stop()
+    try:
+        assert post(client, envelope).status_code == 503
+    finally:
+        pg.start()
+    assert post(client, envelope).status_code == 200
+    assert [r["status"] for r in job_runs(engine)] == ["succeeded"]
+
+
+def test_job_path_is_configurable(
+    app_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    notification: Deliver,
+    clean_runs: None,
+) -> None:
+    from bookapp.web import create_app  # noqa: PLC0415
+
+    monkeypatch.setenv("JOB_PATH", "/hooks/sns")
+    with TestClient(create_app()) as client:
+        assert post(client, notification(), path="/hooks/sns").status_code == 200
+        assert post(client, notification(), path="/jobs").status_code == 404
