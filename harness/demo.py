@@ -1,0 +1,727 @@
+"""`make demo`: the whole stack on one machine, a rehearsal of the deploy and of the job flow.
+
+What runs is the real code: the functions as `sam build` left them, in AWS's Python runtime
+interface client; the app with the command its container runs; PostgreSQL with TLS. Only AWS
+itself is stood in for: moto's server for Secrets Manager, SNS and SQS, a local HTTPS endpoint for
+CloudFormation's ResponseURL, a forwarder that lets the app download moto's signing certificates.
+
+The steps follow the deploy order of the stack (Aurora, Custom::SecretEnvironment, the service,
+Custom::HttpsSubscription), then the job flow, then Update and Delete of both custom resources.
+Each step prints what it did and how long it took, never a secret value. The first failing step
+ends the run with exit status 1 and its name; every process started is stopped on the way out,
+also on Ctrl-C or SIGTERM. `--keep` leaves the system running until Ctrl-C.
+
+`Rehearsal` is also what the end-to-end tests drive (tests/e2e).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import boto3
+
+from harness.cfn_receiver import CfnResponseReceiver
+from harness.lambda_runtime import (
+    LambdaFunction,
+    custom_resource_event,
+    function_spec_from_template,
+    run_custom_resource,
+)
+from harness.moto_server import MotoServer
+from harness.postgres import PostgresServer, running_postgres
+from harness.processes import ChildProcess, free_port, http_status, wait_until
+from harness.sns_cert_proxy import SnsCertProxy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
+REGION = "us-east-1"
+JOB_PATH = "/jobs"
+JOBS = ("db_migrate", "db_seed", "test_book_job")
+DATABASE_URL_TEMPLATE = "postgresql://{username}:{password}@{host}:{port}/{dbname}?sslmode=require"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+class StepFailedError(RuntimeError):
+    """A step of the rehearsal did not give the expected result; the message says what differed."""
+
+
+@dataclass
+class StepResult:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass
+class Reporter:
+    """Prints one line per step; keeps the results for the summary and the tests."""
+
+    out: TextIO | None = sys.stdout
+    results: list[StepResult] = field(default_factory=list)
+
+    def _print(self, text: str) -> None:
+        if self.out is not None:
+            print(text, file=self.out, flush=True)
+
+    def run[T](self, name: str, action: Callable[[], tuple[T, str]]) -> T:
+        self._print(f"-> {name} ...")
+        started = time.monotonic()
+        try:
+            value, detail = action()
+        except BaseException as error:
+            seconds = time.monotonic() - started
+            message = str(error).strip() or type(error).__name__
+            if isinstance(error, KeyboardInterrupt | SystemExit):
+                message = "interrupted"
+            self.results.append(StepResult(name, False, seconds, message))
+            self._print(f"   FAILED after {seconds:.1f} s: {message}")
+            raise
+        seconds = time.monotonic() - started
+        self.results.append(StepResult(name, True, seconds, detail))
+        self._print(f"   ok in {seconds:.1f} s: {detail}")
+        return value
+
+    def summary(self) -> str:
+        lines = ["", "Summary:"]
+        for result in self.results:
+            mark = "ok    " if result.ok else "FAILED"
+            lines.append(f"  {mark} {result.seconds:6.1f} s  {result.name}")
+        total = sum(result.seconds for result in self.results)
+        lines.append(f"  total  {total:6.1f} s")
+        return "\n".join(lines)
+
+
+def _client(service: str, endpoint_url: str) -> Any:
+    make: Any = boto3.client
+    return make(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+    )
+
+
+def _expect_success(body: Mapping[str, Any], what: str) -> None:
+    if body.get("Status") != "SUCCESS":
+        raise StepFailedError(f"{what} answered {body.get('Status')}: {body.get('Reason')}")
+
+
+@dataclass
+class Resources:
+    """What the template would have created before the custom resources run."""
+
+    database_secret_arn: str = ""
+    target_secret_arn: str = ""
+    topic_arn: str = ""
+    dead_letter_queue_arn: str = ""
+    dead_letter_queue_url: str = ""
+
+
+class Rehearsal:
+    """The running local stack; `close()` stops everything and removes the temporary folder."""
+
+    def __init__(
+        self,
+        *,
+        build_dir: Path = BUILD_DIR,
+        reporter: Reporter | None = None,
+        confirmation_timeout: int = 30,
+    ) -> None:
+        self.build_dir = build_dir
+        self.reporter = reporter or Reporter()
+        self.confirmation_timeout = confirmation_timeout
+        self.workdir = Path(tempfile.mkdtemp(prefix="rehearsal-"))
+        self._stack = contextlib.ExitStack()
+        self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+        self.resources = Resources()
+        self.postgres: PostgresServer | None = None
+        self.moto: MotoServer | None = None
+        self.sns_proxy: SnsCertProxy | None = None
+        self.receiver: CfnResponseReceiver | None = None
+        self.functions: dict[str, LambdaFunction] = {}
+        self.app: ChildProcess | None = None
+        self.app_port = 0
+        self.app_environment: dict[str, str] = {}
+        self.children: list[ChildProcess] = []
+        self.physical_ids: dict[str, str] = {}
+        self.properties: dict[str, dict[str, Any]] = {}
+        self.message_ids: dict[str, str] = {}
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    def client(self, service: str) -> Any:
+        if self.moto is None:
+            raise RuntimeError("moto's server is not running")
+        return _client(service, self.moto.url)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Rehearsal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def pids(self) -> list[int]:
+        """Every process id the rehearsal started itself (the children it runs, not PostgreSQL)."""
+        pids = [child.pid for child in self.children]
+        if self.moto is not None and self.moto.port:
+            pids.append(self.moto.child.pid)
+        pids.extend(
+            function._child.pid
+            for function in self.functions.values()
+            if function._child is not None
+        )
+        return pids
+
+    def custom_resource(
+        self,
+        function_id: str,
+        request_type: str,
+        resource_type: str,
+        logical_id: str,
+        properties: dict[str, Any],
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Sends one CloudFormation request to a function; returns the body it answered."""
+        if self.receiver is None:
+            raise RuntimeError("the ResponseURL receiver is not running")
+        function = self.functions[function_id]
+        event = custom_resource_event(
+            request_type,
+            resource_type,
+            properties,
+            function=function,
+            receiver=self.receiver,
+            logical_resource_id=logical_id,
+            physical_resource_id=self.physical_ids.get(logical_id),
+            old_properties=self.properties.get(logical_id),
+        )
+        body = run_custom_resource(function, self.receiver, event, timeout=timeout)
+        if body.get("Status") == "SUCCESS" and request_type != "Delete":
+            self.physical_ids[logical_id] = str(body["PhysicalResourceId"])
+            self.properties[logical_id] = properties
+        return body
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def check_build(self) -> tuple[None, str]:
+        template = self.build_dir / "template.yaml"
+        if not template.exists():
+            raise StepFailedError(f"{template} is missing: run `make build` (sam build) first")
+        return None, f"using {template.relative_to(self.build_dir.parent.parent)}"
+
+    def start_postgres(self) -> tuple[PostgresServer, str]:
+        self.postgres = self._stack.enter_context(running_postgres())
+        return self.postgres, f"PostgreSQL with TLS on 127.0.0.1:{self.postgres.port}"
+
+    def start_moto(self) -> tuple[MotoServer, str]:
+        moto = MotoServer(self.workdir)
+        self._stack.callback(moto.stop)
+        self.moto = moto.start()
+        self.sns_proxy = self._stack.enter_context(SnsCertProxy(moto.url, region=REGION))
+        return moto, f"moto on {moto.url}; SNS endpoint for the app {self.sns_proxy.url}"
+
+    def create_stack_resources(self) -> tuple[Resources, str]:
+        pg = self._require_postgres()
+        secrets = self.client("secretsmanager")
+        sns = self.client("sns")
+        sqs = self.client("sqs")
+        # What Aurora's generated secret holds after SecretTargetAttachment.
+        database_secret = {
+            "engine": "postgres",
+            "username": pg.user,
+            "password": pg.password,
+            "host": pg.host,
+            "port": pg.port,
+            "dbname": pg.dbname,
+        }
+        res = self.resources
+        res.database_secret_arn = secrets.create_secret(
+            Name="rehearsal-database", SecretString=json.dumps(database_secret)
+        )["ARN"]
+        res.target_secret_arn = secrets.create_secret(
+            Name="rehearsal-app-environment", SecretString="{}"
+        )["ARN"]
+        res.topic_arn = sns.create_topic(
+            Name="rehearsal-jobs", Attributes={"SignatureVersion": "2"}
+        )["TopicArn"]
+        res.dead_letter_queue_url = sqs.create_queue(QueueName="rehearsal-jobs-dlq")["QueueUrl"]
+        res.dead_letter_queue_arn = sqs.get_queue_attributes(
+            QueueUrl=res.dead_letter_queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        return res, (
+            "database secret (password with URL-hostile characters), target secret, "
+            "job topic (SignatureVersion 2), dead-letter queue"
+        )
+
+    def start_functions(self) -> tuple[None, str]:
+        self.receiver = self._stack.enter_context(CfnResponseReceiver(self.workdir))
+        moto = self._require_moto()
+        overrides = {
+            "HttpsSubscriptionFunction": {
+                "POLL_INTERVAL_SECONDS": "1",
+                "SAFETY_MARGIN_SECONDS": "5",
+            }
+        }
+        for logical_id in ("SecretEnvironmentFunction", "HttpsSubscriptionFunction"):
+            spec = function_spec_from_template(self.build_dir, logical_id)
+            function = LambdaFunction(
+                spec,
+                self.workdir,
+                region=REGION,
+                aws_endpoint_url=moto.url,
+                ca_file=self.receiver.ca_file,
+                extra_environment=overrides.get(logical_id),
+            )
+            self._stack.callback(function.stop)
+            self.functions[logical_id] = function.start()
+        return None, "SecretEnvironmentFunction and HttpsSubscriptionFunction in awslambdaric"
+
+    def secret_environment_properties(self, delivery: str, generation: str) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "ServiceTimeout": "180",
+            "Delivery": delivery,
+            "Generation": generation,
+            "Variables": [
+                {
+                    "Name": "DATABASE_URL",
+                    "SecretId": self.resources.database_secret_arn,
+                    "Template": DATABASE_URL_TEMPLATE,
+                    "Encode": "url",
+                }
+            ],
+        }
+        if delivery == "SecretReference":
+            properties["TargetSecretArn"] = self.resources.target_secret_arn
+        return properties
+
+    def create_plain_text_environment(self) -> tuple[dict[str, Any], str]:
+        body = self.custom_resource(
+            "SecretEnvironmentFunction",
+            "Create",
+            "Custom::SecretEnvironment",
+            "PlainTextEnvironment",
+            self.secret_environment_properties("PlainText", "1"),
+        )
+        _expect_success(body, "Custom::SecretEnvironment (PlainText)")
+        if body.get("NoEcho") is not True:
+            raise StepFailedError("PlainText response does not set NoEcho")
+        self._check_database_url(str(body["Data"]["DATABASE_URL"]))
+        return body, "SUCCESS, NoEcho, DATABASE_URL resolved (value not shown)"
+
+    def create_secret_reference_environment(self) -> tuple[dict[str, Any], str]:
+        body = self.custom_resource(
+            "SecretEnvironmentFunction",
+            "Create",
+            "Custom::SecretEnvironment",
+            "AppEnvironment",
+            self.secret_environment_properties("SecretReference", "1"),
+        )
+        _expect_success(body, "Custom::SecretEnvironment (SecretReference)")
+        reference = str(body["Data"]["DATABASE_URL"])
+        expected = f"{self.resources.target_secret_arn}:DATABASE_URL::"
+        if reference != expected:
+            raise StepFailedError(f"DATABASE_URL reference is {reference!r}, expected {expected!r}")
+        # What App Runner does with RuntimeEnvironmentSecrets `<arn>:<key>::` when an instance
+        # starts: read the secret, take the JSON key.
+        arn, key = reference.removesuffix("::").rsplit(":", 1)
+        document = json.loads(
+            self.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+        )
+        self.app_environment["DATABASE_URL"] = document[key]
+        self._check_database_url(document[key])
+        return body, (
+            f"SUCCESS, DATABASE_URL -> {arn.rsplit(':', 1)[-1]}:{key}:: "
+            f"(fingerprint {str(body['Data'].get('Fingerprint', ''))[:12]})"
+        )
+
+    def _check_database_url(self, url: str) -> None:
+        pg = self._require_postgres()
+        parts = urllib.parse.urlsplit(url)
+        if (
+            urllib.parse.unquote(parts.password or "") != pg.password
+            or parts.port != pg.port
+            or parts.path != f"/{pg.dbname}"
+            or "sslmode=require" not in parts.query
+        ):
+            raise StepFailedError(
+                "the resolved DATABASE_URL does not describe the local PostgreSQL"
+            )
+
+    def start_app(self) -> tuple[None, str]:
+        moto_proxy = self._require_proxy()
+        self.app_port = free_port()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(REPO_ROOT / "app"),
+            "DATABASE_URL": self.app_environment["DATABASE_URL"],
+            "JOB_TOPIC_ARN": self.resources.topic_arn,
+            "JOB_PATH": JOB_PATH,
+            "APP_ROLE": "all",
+            "PORT": str(self.app_port),
+            "AWS_REGION": REGION,
+            "ENABLE_OTEL": "false",
+            "AWS_ENDPOINT_URL_SNS": moto_proxy.url,
+            **FAKE_CREDENTIALS,
+        }
+        self.app_environment = env
+        # The Dockerfile's command: python -m bookapp serve.
+        app = ChildProcess(
+            "app",
+            [sys.executable, "-m", "bookapp", "serve"],
+            log_path=self.workdir / "app.log",
+            env=env,
+            cwd=REPO_ROOT / "app",
+        )
+        self.app = app
+        self.children.append(app)
+        self._stack.callback(app.stop)
+
+        def healthy() -> bool | None:
+            if not app.alive():
+                raise StepFailedError(
+                    f"the app exited ({app.process.returncode}):\n{app.log_tail()}"
+                )
+            return True if http_status(self.app_url + "/healthz") == 200 else None
+
+        wait_until(healthy, timeout=60, what="the app's /healthz")
+        return None, f"python -m bookapp serve on {self.app_url}, /healthz 200"
+
+    def subscription_properties(self, num_retries: str = "3") -> dict[str, Any]:
+        return {
+            "ServiceTimeout": "900",
+            "TopicArn": self.resources.topic_arn,
+            "Endpoint": f"{self.app_url}{JOB_PATH}",
+            "AllowInsecureEndpoint": "true",
+            "ConfirmationTimeoutSeconds": str(self.confirmation_timeout),
+            "DeliveryPolicy": {
+                "healthyRetryPolicy": {
+                    "numRetries": num_retries,
+                    "numNoDelayRetries": "0",
+                    "minDelayTarget": "1",
+                    "maxDelayTarget": "5",
+                    "numMinDelayRetries": "0",
+                    "numMaxDelayRetries": "0",
+                    "backoffFunction": "exponential",
+                },
+                "throttlePolicy": {"maxReceivesPerSecond": "10"},
+            },
+            "RedrivePolicy": {"deadLetterTargetArn": self.resources.dead_letter_queue_arn},
+        }
+
+    def create_subscription(self) -> tuple[dict[str, Any], str]:
+        body = self.custom_resource(
+            "HttpsSubscriptionFunction",
+            "Create",
+            "Custom::HttpsSubscription",
+            "JobSubscription",
+            self.subscription_properties(),
+        )
+        _expect_success(body, "Custom::HttpsSubscription")
+        arn = str(body["PhysicalResourceId"])
+        attributes = self.client("sns").get_subscription_attributes(SubscriptionArn=arn)
+        if attributes["Attributes"].get("PendingConfirmation") != "false":
+            raise StepFailedError(f"subscription {arn} is not confirmed")
+        return body, f"SUCCESS, confirmed subscription {arn.rsplit(':', 1)[-1]}"
+
+    def publish(self, job: str, payload: Mapping[str, Any] | None = None) -> str:
+        """Publishes with the app's own publisher; returns the SNS MessageId it printed."""
+        argv = [sys.executable, "-m", "bookapp", "publish-job", job]
+        if payload is not None:
+            argv += ["--payload", json.dumps(payload)]
+        log = self.workdir / f"publish-{job}.log"
+        publisher = ChildProcess(
+            f"publish-{job}", argv, log_path=log, env=self.app_environment, cwd=REPO_ROOT / "app"
+        )
+        try:
+            code = publisher.process.wait(timeout=60)
+        finally:
+            publisher.stop()
+        output = log.read_text(errors="replace")
+        if code != 0:
+            raise StepFailedError(f"publish-job {job} exited {code}: {output[-500:]}")
+        message_id = _find_message_id(output)
+        if message_id is None:
+            raise StepFailedError(f"publish-job {job} printed no MessageId: {output[-500:]}")
+        self.message_ids[job] = message_id
+        return message_id
+
+    def job_runs(self) -> list[dict[str, Any]]:
+        pg = self._require_postgres()
+        if (
+            pg.psql("SELECT to_regclass('public.job_runs') IS NOT NULL", dbname=pg.dbname).strip()
+            != "t"
+        ):
+            return []
+        rows = pg.psql(
+            "SELECT coalesce(json_agg(json_build_object('message_id', message_id, 'job', job, "
+            "'status', status, 'attempts', attempts) ORDER BY started_at), '[]') FROM job_runs",
+            dbname=pg.dbname,
+        )
+        runs: list[dict[str, Any]] = json.loads(rows.strip() or "[]")
+        return runs
+
+    def publish_jobs(self) -> tuple[list[dict[str, Any]], str]:
+        for job in JOBS:
+            message_id = self.publish(job)
+            run = self.wait_for_run(message_id, timeout=15)
+            if run["job"] != job or run["status"] != "succeeded":
+                raise StepFailedError(f"{job} (message {message_id}) ended {run['status']}")
+        runs = self.job_runs()
+        ids = [run["message_id"] for run in runs]
+        if sorted(ids) != sorted(set(ids)) or len(ids) != len(JOBS):
+            raise StepFailedError(f"job_runs holds {len(ids)} rows for {len(JOBS)} messages")
+        return runs, "db_migrate, db_seed, test_book_job delivered, verified and run once each"
+
+    def wait_for_run(self, message_id: str, timeout: float) -> dict[str, Any]:
+        """The job_runs row of `message_id` once it is finished (any status but running)."""
+
+        def finished() -> dict[str, Any] | None:
+            for run in self.job_runs():
+                if run["message_id"] == message_id and run["status"] != "running":
+                    return run
+            return None
+
+        try:
+            return wait_until(finished, timeout=timeout, what=f"job_runs row of {message_id}")
+        except TimeoutError:
+            raise StepFailedError(
+                f"message {message_id} has no finished job_runs row after {timeout:.0f} s "
+                "(see app.log)"
+            ) from None
+
+    def check_books(self) -> tuple[list[Any], str]:
+        with urllib.request.urlopen(self.app_url + "/books", timeout=10) as response:  # noqa: S310
+            books = json.loads(response.read())
+        items = books if isinstance(books, list) else books.get("books", [])
+        if not items:
+            raise StepFailedError("GET /books returned no books after db_seed")
+        return items, f"GET /books: {len(items)} books"
+
+    def update_environment(self) -> tuple[dict[str, Any], str]:
+        before = self.physical_ids["AppEnvironment"]
+        body = self.custom_resource(
+            "SecretEnvironmentFunction",
+            "Update",
+            "Custom::SecretEnvironment",
+            "AppEnvironment",
+            self.secret_environment_properties("SecretReference", "2"),
+        )
+        _expect_success(body, "Custom::SecretEnvironment Update")
+        same = "same physical id" if body["PhysicalResourceId"] == before else "replaced"
+        return body, f"SUCCESS (Generation 1 -> 2), {same}"
+
+    def update_subscription(self) -> tuple[dict[str, Any], str]:
+        before = self.physical_ids["JobSubscription"]
+        body = self.custom_resource(
+            "HttpsSubscriptionFunction",
+            "Update",
+            "Custom::HttpsSubscription",
+            "JobSubscription",
+            self.subscription_properties(num_retries="5"),
+        )
+        _expect_success(body, "Custom::HttpsSubscription Update")
+        if body["PhysicalResourceId"] != before:
+            raise StepFailedError("an in-place change replaced the subscription")
+        return body, "SUCCESS (numRetries 3 -> 5), updated in place"
+
+    def delete_subscription(self) -> tuple[dict[str, Any], str]:
+        arn = self.physical_ids["JobSubscription"]
+        body = self.custom_resource(
+            "HttpsSubscriptionFunction",
+            "Delete",
+            "Custom::HttpsSubscription",
+            "JobSubscription",
+            self.subscription_properties(num_retries="5"),
+        )
+        _expect_success(body, "Custom::HttpsSubscription Delete")
+        left = self.client("sns").list_subscriptions_by_topic(TopicArn=self.resources.topic_arn)
+        if any(s["SubscriptionArn"] == arn for s in left["Subscriptions"]):
+            raise StepFailedError(f"subscription {arn} still exists after Delete")
+        return body, "SUCCESS, unsubscribed"
+
+    def delete_environments(self) -> tuple[None, str]:
+        for logical_id, delivery in (
+            ("AppEnvironment", "SecretReference"),
+            ("PlainTextEnvironment", "PlainText"),
+        ):
+            body = self.custom_resource(
+                "SecretEnvironmentFunction",
+                "Delete",
+                "Custom::SecretEnvironment",
+                logical_id,
+                self.secret_environment_properties(delivery, "2"),
+            )
+            _expect_success(body, f"Custom::SecretEnvironment Delete ({delivery})")
+        return None, "SUCCESS for both delivery modes"
+
+    def _require_postgres(self) -> PostgresServer:
+        if self.postgres is None:
+            raise RuntimeError("PostgreSQL is not running")
+        return self.postgres
+
+    def _require_moto(self) -> MotoServer:
+        if self.moto is None:
+            raise RuntimeError("moto's server is not running")
+        return self.moto
+
+    def _require_proxy(self) -> SnsCertProxy:
+        if self.sns_proxy is None:
+            raise RuntimeError("the SNS endpoint is not running")
+        return self.sns_proxy
+
+    # -- the whole run ---------------------------------------------------------------------------
+
+    def deploy(self) -> None:
+        """Steps 1-7: stand-ins, stack resources, custom resources, app, subscription, jobs."""
+        run = self.reporter.run
+        run("check the sam build output", self.check_build)
+        run("start PostgreSQL (stands in for Aurora)", self.start_postgres)
+        run("start moto (Secrets Manager, SNS, SQS)", self.start_moto)
+        run("create the secrets, the job topic and the DLQ", self.create_stack_resources)
+        run("start the built functions in the Lambda runtime", self.start_functions)
+        run("Custom::SecretEnvironment Create, PlainText", self.create_plain_text_environment)
+        run(
+            "Custom::SecretEnvironment Create, SecretReference",
+            self.create_secret_reference_environment,
+        )
+        run("start the app (APP_ROLE=all)", self.start_app)
+        run("Custom::HttpsSubscription Create", self.create_subscription)
+        run("publish db_migrate, db_seed, test_book_job", self.publish_jobs)
+        run("GET /books", self.check_books)
+
+    def update_and_delete(self) -> None:
+        """Step 8: Update and Delete events for both custom resources."""
+        run = self.reporter.run
+        run("Custom::SecretEnvironment Update", self.update_environment)
+        run("Custom::HttpsSubscription Update", self.update_subscription)
+        run("Custom::HttpsSubscription Delete", self.delete_subscription)
+        run("Custom::SecretEnvironment Delete", self.delete_environments)
+
+
+def _find_message_id(output: str) -> str | None:
+    """The MessageId in the publisher's output: a JSON line with MessageId, or a bare UUID line."""
+    for line in reversed(output.splitlines()):
+        text = line.strip()
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            for key in ("MessageId", "message_id", "messageId"):
+                if isinstance(data.get(key), str):
+                    return str(data[key])
+        if len(text) == 36 and text.count("-") == 4:
+            return text
+    return None
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C, so the ExitStack runs and stops every process."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.demo",
+        description="Run the whole stack locally: a rehearsal of the deploy and of the job flow.",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the system running after the rehearsal (until Ctrl-C); skips Update/Delete",
+    )
+    args = parser.parse_args(argv)
+    reporter = Reporter()
+    failed: str | None = None
+    with _signals_raise(), Rehearsal(reporter=reporter) as rehearsal:
+        try:
+            rehearsal.deploy()
+            if args.keep:
+                _print_keep(rehearsal)
+                while True:
+                    time.sleep(3600)
+            rehearsal.update_and_delete()
+        except KeyboardInterrupt:
+            failed = reporter.results[-1].name if reporter.results else "start"
+            if args.keep and reporter.results and reporter.results[-1].ok:
+                failed = None
+        except Exception:
+            failed = reporter.results[-1].name if reporter.results else "start"
+        finally:
+            print(reporter.summary(), flush=True)
+            if failed is not None:
+                print(f"\nThe rehearsal failed at: {failed}", file=sys.stderr, flush=True)
+                kept = _keep_logs(rehearsal.workdir)
+                print(f"The processes' logs are in {kept} (local only; may hold secrets).")
+            print("Stopping every process the rehearsal started ...", flush=True)
+    return 1 if failed is not None else 0
+
+
+def _keep_logs(workdir: Path) -> Path:
+    """Copies the processes' logs out of the temporary folder before it is removed."""
+    target = REPO_ROOT / ".aws-sam" / "rehearsal-logs"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for log in workdir.glob("*.log"):
+        shutil.copy2(log, target / log.name)
+    return target
+
+
+def _print_keep(rehearsal: Rehearsal) -> None:
+    moto = rehearsal._require_moto()
+    print(
+        "\nThe stack is running (Ctrl-C stops it):\n"
+        f"  app           {rehearsal.app_url}  (/healthz, /readyz, /books)\n"
+        f"  job endpoint  {rehearsal.app_url}{JOB_PATH}\n"
+        f"  moto          {moto.url}\n"
+        f"  logs          {rehearsal.workdir}\n"
+        "Publish a job:\n"
+        f"  PYTHONPATH=app JOB_TOPIC_ARN={rehearsal.resources.topic_arn} "
+        f"AWS_ENDPOINT_URL_SNS={moto.url} AWS_REGION={REGION} "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
+        f"{sys.executable} -m bookapp publish-job test_book_job\n",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
