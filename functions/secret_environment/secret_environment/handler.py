@@ -40,7 +40,7 @@ SLEEP_ON_DELETE_SECONDS: Final = 5
 # Bounded: 3 attempts in all (standard mode backs off up to a few seconds), 3 s to connect, 10 s to
 # read. Worst case per call stays well under the function's timeout.
 BOTO_CONFIG: Final = Config(
-    retries={"max_attempts": 3, "mode": "standard"},
+    retries={"total_max_attempts": 3, "mode": "standard"},
     connect_timeout=3,
     read_timeout=10,
 )

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 @pytest.fixture
 def handler_module() -> Iterator[ModuleType]:
     module = importlib.import_module("secret_environment.handler")
-    module.secrets_client.cache_clear()
+    clear = module.secrets_client.cache_clear  # tests may monkeypatch secrets_client itself
+    clear()
     yield module
-    module.secrets_client.cache_clear()
+    clear()
 
 
 @pytest.fixture
