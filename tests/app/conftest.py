@@ -1,5 +1,8 @@
-"""Fixtures for the app tests: one real PostgreSQL (TLS), moto's SNS behind the certificate server, a
-signing CA, and the real ASGI app configured through its environment as App Runner would."""
+"""Fixtures for the app tests: real PostgreSQL (TLS), moto's SNS, a signing CA, the real app.
+
+moto's server sits behind the certificate server (AWS_ENDPOINT_URL_SNS), as in the local stack; the
+app is configured through its environment, as App Runner configures it.
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,15 @@
-"""The SNS job endpoint end to end through the real ASGI app, real PostgreSQL and really signed messages:
-what is rejected (and leaves no trace), what is confirmed, and how each notification runs exactly once."""
+"""The SNS job endpoint through the real ASGI app, real PostgreSQL and really signed messages.
+
+What is rejected (and leaves no trace), what is confirmed, and how each notification runs exactly
+once however often and however concurrently SNS delivers it.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -52,7 +55,7 @@ def counter(monkeypatch: pytest.MonkeyPatch) -> Counter:
     return job
 
 
-# -- rejections: the right status and no row --------------------------------------------------------
+# -- rejections: the right status and no row ----------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
@@ -69,64 +72,67 @@ def test_signed_notification_runs_its_job_with_either_signature_version(
     assert run["finished_at"] is not None
 
 
-def _forged(envelope: dict[str, str]) -> dict[str, str]:
-    envelope["Message"] = json.dumps({"job": "db_seed", "payload": {}})
+REJECTIONS = [
+    "forged message",
+    "signature of another message",
+    "unknown signature version",
+    "signature not base64",
+    "wrong topic",
+    "http certificate URL",
+    "foreign certificate host",
+    "look-alike certificate host",
+    "certificate URL not .pem",
+    "certificate URL with a port",
+    "certificate not published",
+]
+
+
+def tampered(case: str, notification: Deliver, signer: Signer, cert_url: str) -> dict[str, str]:
+    """A notification that fails exactly one check."""
+    host = "sns.us-east-1.amazonaws.com"
+    envelope: dict[str, str]
+    match case:
+        case "forged message":
+            envelope = notification()
+            envelope["Message"] = json.dumps({"job": "db_seed", "payload": {}})
+        case "signature of another message":
+            envelope = notification()
+            envelope["Signature"] = notification(job="db_seed")["Signature"]
+        case "unknown signature version":
+            envelope = notification()
+            sign_envelope(envelope, signer, "3")
+        case "signature not base64":
+            envelope = {**notification(), "Signature": "***"}
+        case "wrong topic":
+            envelope = notification(topic_arn=OTHER_TOPIC_ARN)
+        case "http certificate URL":
+            envelope = notification(cert_url=cert_url.replace("https://", "http://"))
+        case "foreign certificate host":
+            envelope = notification(cert_url=cert_url.replace(host, "example.org"))
+        case "look-alike certificate host":
+            envelope = notification(cert_url=cert_url.replace(host, f"{host}.example.org"))
+        case "certificate URL not .pem":
+            envelope = notification(cert_url=cert_url + ".txt")
+        case "certificate URL with a port":
+            envelope = notification(cert_url=cert_url.replace(host, f"{host}:8443"))
+        case "certificate not published":
+            envelope = notification(cert_url=cert_url.replace("Service-", "Service-missing-"))
+        case _:
+            raise AssertionError(case)
     return envelope
 
 
-def _signature_of_another_message(notification: Deliver) -> dict[str, str]:
-    envelope = notification()
-    envelope["Signature"] = notification(job="db_seed")["Signature"]
-    return envelope
+@pytest.fixture
+def tamper(notification: Deliver, signer: Signer, cert_url: str) -> Callable[[str], dict[str, str]]:
+    return lambda case: tampered(case, notification, signer, cert_url)
 
 
-def _unknown_version(envelope: dict[str, str], signer: Signer) -> dict[str, str]:
-    sign_envelope(envelope, signer, "3")
-    return envelope
-
-
-@pytest.mark.parametrize(
-    ("case", "make"),
-    [
-        ("forged message", lambda n, s, c: _forged(n())),
-        ("signature of another message", lambda n, s, c: _signature_of_another_message(n)),
-        ("unknown signature version", lambda n, s, c: _unknown_version(n(), s)),
-        ("signature not base64", lambda n, s, c: {**n(), "Signature": "***"}),
-        ("wrong topic", lambda n, s, c: n(topic_arn=OTHER_TOPIC_ARN)),
-        (
-            "http certificate URL",
-            lambda n, s, c: n(cert_url=c.replace("https://", "http://")),
-        ),
-        (
-            "foreign certificate host",
-            lambda n, s, c: n(cert_url=c.replace("sns.us-east-1.amazonaws.com", "example.org")),
-        ),
-        (
-            "look-alike certificate host",
-            lambda n, s, c: n(
-                cert_url=c.replace(".amazonaws.com/", ".amazonaws.com.example.org/")
-            ),
-        ),
-        ("certificate URL not .pem", lambda n, s, c: n(cert_url=c + ".txt")),
-        ("certificate URL with a port", lambda n, s, c: n(cert_url=c.replace(".com/", ".com:8443/"))),
-        (
-            "certificate not published",
-            lambda n, s, c: n(cert_url=c.replace("Service-", "Service-missing-")),
-        ),
-    ],
-)
+@pytest.mark.parametrize("case", REJECTIONS)
+@pytest.mark.usefixtures("counter")
 def test_rejected_notification_answers_403_and_records_nothing(
-    client: TestClient,
-    notification: Deliver,
-    signer: Signer,
-    cert_url: str,
-    engine: sa.Engine,
-    counter: Counter,
-    case: str,
-    make: Any,
+    client: TestClient, tamper: Callable[[str], dict[str, str]], engine: sa.Engine, case: str
 ) -> None:
-    envelope = make(notification, signer, cert_url)
-    response = post(client, envelope)
+    response = post(client, tamper(case))
     assert response.status_code == 403, (case, response.text)
     assert response.json() == {"status": "rejected", "reason": "verification failed"}
     assert job_runs(engine) == []
@@ -183,7 +189,7 @@ def test_notification_with_a_missing_field_is_rejected_as_malformed(
     assert job_runs(engine) == []
 
 
-# -- confirmations ----------------------------------------------------------------------------------
+# -- confirmations ------------------------------------------------------------------------------
 
 
 def test_subscription_confirmation_is_confirmed_with_authenticate_on_unsubscribe(
@@ -251,7 +257,7 @@ def test_unsubscribe_confirmation_is_acknowledged_and_nothing_runs(
     assert job_runs(engine) == []
 
 
-# -- jobs that cannot work: recorded, answered 4xx (SNS must not retry) -----------------------------
+# -- jobs that cannot work: recorded, answered 4xx (SNS must not retry) -------------------------
 
 
 @pytest.mark.parametrize(
@@ -279,7 +285,7 @@ def test_job_that_can_never_run_is_recorded_as_rejected_and_answered_422(
     assert len(job_runs(engine)) == 1
 
 
-# -- idempotency -----------------------------------------------------------------------------------
+# -- idempotency --------------------------------------------------------------------------------
 
 
 def test_same_notification_delivered_at_once_runs_the_job_once(
