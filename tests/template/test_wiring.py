@@ -1,0 +1,310 @@
+"""Wiring of the rendered stack, checked in every combination of its conditions.
+
+The template switches VPC creation, the jobs service, tracing, NAT layout, zone count, secret delivery and
+database auto-pause by condition. A reference that is right in the default variant can dangle or point at
+the wrong thing in another, so each test here runs against all 128 renderings (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.template.conftest import EXISTING_SUBNETS, Case
+from tests.template.render import Rendered
+
+SERVICE = "AWS::AppRunner::Service"
+STATEFUL_TYPES = frozenset(
+    {
+        "AWS::RDS::DBCluster",
+        "AWS::RDS::DBInstance",
+        "AWS::SecretsManager::Secret",
+        "AWS::KMS::Key",
+        "AWS::SQS::Queue",
+        "AWS::Logs::LogGroup",
+        "AWS::S3::Bucket",
+        "AWS::DynamoDB::Table",
+        "AWS::EFS::FileSystem",
+    }
+)
+_DYNAMIC_SECRET = re.compile(r"^\{\{resolve:secretsmanager:\$\{(\w+)\}:SecretString:(\w+)\}\}$")
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+def getatt(name: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [name, attribute]}
+
+
+def image_config(stack: Rendered, service: str) -> dict[str, Any]:
+    config: dict[str, Any] = stack.props(service)["SourceConfiguration"]["ImageRepository"][
+        "ImageConfiguration"
+    ]
+    return config
+
+
+def plain_variables(stack: Rendered, service: str) -> dict[str, Any]:
+    return {v["Name"]: v["Value"] for v in image_config(stack, service)["RuntimeEnvironmentVariables"]}
+
+
+def secret_variables(stack: Rendered, service: str) -> dict[str, Any]:
+    return {v["Name"]: v["Value"] for v in image_config(stack, service).get("RuntimeEnvironmentSecrets", [])}
+
+
+def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for policy in role["Properties"].get("Policies", []):
+        body = policy["PolicyDocument"]["Statement"]
+        found.extend(body if isinstance(body, list) else [body])
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def private_subnet_ids(case: Case) -> list[Any]:
+    if case.variant.network == "existing":
+        return list(EXISTING_SUBNETS)
+    return [ref(f"PrivateSubnet{n}") for n in range(1, int(case.variant.zones) + 1)]
+
+
+# --------------------------------------------------------------------------- references
+
+
+def test_every_reference_points_at_a_resource_that_exists_in_this_variant(case: Case) -> None:
+    assert case.stack.dangling == []
+
+
+# --------------------------------------------------------------------------- network path
+
+
+def test_every_service_leaves_through_the_stacks_vpc_connector(case: Case) -> None:
+    services = case.stack.of_type(SERVICE)
+    assert services
+    for name in services:
+        network = case.stack.props(name)["NetworkConfiguration"]
+        assert network["EgressConfiguration"] == {
+            "EgressType": "VPC",
+            "VpcConnectorArn": getatt("VpcConnector", "VpcConnectorArn"),
+        }, name
+        assert network["IngressConfiguration"] == {"IsPubliclyAccessible": True}, name
+
+
+def test_the_connector_uses_its_own_security_group_and_only_private_subnets(case: Case) -> None:
+    connector = case.stack.props("VpcConnector")
+    assert connector["SecurityGroups"] == [ref("ConnectorSecurityGroup")]
+    assert connector["Subnets"] == private_subnet_ids(case)
+    assert not any("Public" in str(subnet) for subnet in connector["Subnets"])
+
+
+def test_the_database_sits_in_the_same_private_subnets(case: Case) -> None:
+    assert case.stack.props("DatabaseSubnetGroup")["SubnetIds"] == private_subnet_ids(case)
+    cluster = case.stack.props("DatabaseCluster")
+    assert cluster["DBSubnetGroupName"] == ref("DatabaseSubnetGroup")
+    assert cluster["VpcSecurityGroupIds"] == [ref("DatabaseSecurityGroup")]
+
+
+def test_private_subnets_route_to_the_internet_only_through_nat(case: Case) -> None:
+    stack = case.stack
+    if case.variant.network == "existing":
+        return
+    tables = {
+        a["Properties"]["SubnetId"]["Ref"]: a["Properties"]["RouteTableId"]["Ref"]
+        for a in stack.of_type("AWS::EC2::SubnetRouteTableAssociation").values()
+    }
+    routes = {
+        r["Properties"]["RouteTableId"]["Ref"]: r["Properties"]
+        for r in stack.of_type("AWS::EC2::Route").values()
+    }
+    for subnet in private_subnet_ids(case):
+        route = routes[tables[subnet["Ref"]]]
+        assert route["DestinationCidrBlock"] == "0.0.0.0/0"
+        assert "GatewayId" not in route, subnet
+        assert route["NatGatewayId"]["Ref"] in stack.of_type("AWS::EC2::NatGateway"), subnet
+
+
+def test_nat_gateways_and_private_route_tables_follow_the_network_choice(case: Case) -> None:
+    stack, variant = case.stack, case.variant
+    nats = stack.of_type("AWS::EC2::NatGateway")
+    private_tables = [t for t in stack.of_type("AWS::EC2::RouteTable") if t.startswith("Private")]
+    if variant.network == "existing":
+        assert nats == {}
+        assert private_tables == []
+        assert stack.of_type("AWS::EC2::VPC") == {}
+        return
+    zones = int(variant.zones)
+    assert len(nats) == (zones if variant.nat == "per-zone" else 1)
+    assert len(private_tables) == zones
+    for name, nat in nats.items():
+        assert nat["Properties"]["SubnetId"] == ref(name.replace("NatGateway", "PublicSubnet"))
+    routes = {
+        r["Properties"]["RouteTableId"]["Ref"]: r["Properties"]["NatGatewayId"]["Ref"]
+        for r in stack.of_type("AWS::EC2::Route").values()
+        if "NatGatewayId" in r["Properties"]
+    }
+    for n in range(1, zones + 1):
+        expected = f"NatGateway{n}" if variant.nat == "per-zone" else "NatGateway1"
+        assert routes[f"PrivateRouteTable{n}"] == expected
+
+
+def test_the_database_admits_5432_only_from_the_connector_security_group(case: Case) -> None:
+    stack = case.stack
+    ingress = stack.props("DatabaseSecurityGroup")["SecurityGroupIngress"]
+    assert len(ingress) == 1
+    (rule,) = ingress
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 5432, 5432)
+    assert rule["SourceSecurityGroupId"] == ref("ConnectorSecurityGroup")
+    assert not {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(rule)
+    for name, extra in stack.of_type("AWS::EC2::SecurityGroupIngress").items():
+        assert extra["Properties"].get("GroupId") != ref("DatabaseSecurityGroup"), name
+    assert stack.props("DatabaseInstance")["PubliclyAccessible"] is False
+
+
+# --------------------------------------------------------------------------- IAM
+
+
+def test_no_instance_role_statement_has_a_wildcard_resource_except_xray(case: Case) -> None:
+    role = case.stack.resources["InstanceRole"]
+    wildcard = [s for s in statements(role) if "*" in as_list(s["Resource"])]
+    xray = [s for s in statements(role) if any(a.startswith("xray:") for a in as_list(s["Action"]))]
+    for statement in wildcard:
+        assert all(a.startswith("xray:") for a in as_list(statement["Action"])), statement
+    if case.variant.tracing == "true":
+        assert len(xray) == 1
+    else:
+        assert xray == []
+        assert wildcard == []
+
+
+def test_the_instance_role_reads_only_stack_secrets_and_publishes_only_to_the_job_topic(
+    case: Case,
+) -> None:
+    stack = case.stack
+    secrets = set(stack.of_type("AWS::SecretsManager::Secret"))
+    for statement in statements(stack.resources["InstanceRole"]):
+        actions = as_list(statement["Action"])
+        assert statement["Effect"] == "Allow"
+        if any(a.startswith("secretsmanager:") for a in actions):
+            assert actions == ["secretsmanager:GetSecretValue"]
+            for resource in as_list(statement["Resource"]):
+                assert resource["Ref"] in secrets, resource
+        if any(a.startswith("sns:") for a in actions):
+            assert sorted(actions) == ["sns:ConfirmSubscription", "sns:Publish"]
+            assert statement["Resource"] == ref("JobTopic")
+
+
+def test_both_services_run_with_the_instance_role_and_pull_with_the_ecr_role(case: Case) -> None:
+    for name in case.stack.of_type(SERVICE):
+        props = case.stack.props(name)
+        assert props["InstanceConfiguration"]["InstanceRoleArn"] == getatt("InstanceRole", "Arn")
+        access = props["SourceConfiguration"]["AuthenticationConfiguration"]["AccessRoleArn"]
+        assert access == getatt("EcrAccessRole", "Arn")
+        assert props["HealthCheckConfiguration"]["Protocol"] == "HTTP"
+
+
+# --------------------------------------------------------------------------- services and jobs
+
+
+def test_dedicated_mode_runs_an_api_and_a_jobs_service_and_shared_mode_one_for_all(case: Case) -> None:
+    roles = sorted(plain_variables(case.stack, s)["APP_ROLE"] for s in case.stack.of_type(SERVICE))
+    assert roles == (["api", "jobs"] if case.variant.jobs == "dedicated" else ["all"])
+
+
+def test_every_service_knows_the_job_path_topic_and_tracing_switch(case: Case) -> None:
+    for name in case.stack.of_type(SERVICE):
+        variables = plain_variables(case.stack, name)
+        assert variables["JOB_PATH"] == "/jobs"
+        assert variables["JOB_TOPIC_ARN"] == ref("JobTopic")
+        assert variables["ENABLE_OTEL"] == case.variant.tracing
+        observability = case.stack.props(name)["ObservabilityConfiguration"]
+        assert observability["ObservabilityEnabled"] is (case.variant.tracing == "true")
+        if case.variant.tracing == "true":
+            assert observability["ObservabilityConfigurationArn"] == getatt(
+                "Observability", "ObservabilityConfigurationArn"
+            )
+        else:
+            assert "ObservabilityConfigurationArn" not in observability
+
+
+def test_the_job_subscription_points_at_the_service_that_serves_jobs(case: Case) -> None:
+    subscription = case.stack.props("JobSubscription")
+    target = "JobService" if case.variant.jobs == "dedicated" else "ApiService"
+    assert subscription["Endpoint"] == {"Fn::Sub": f"https://${{{target}.ServiceUrl}}/jobs"}
+    assert subscription["TopicArn"] == ref("JobTopic")
+    assert subscription["RedrivePolicy"] == {
+        "deadLetterTargetArn": getatt("JobDeadLetterQueue", "Arn")
+    }
+
+
+def test_database_url_arrives_as_a_secret_or_a_variable_and_the_fingerprint_always_plain(
+    case: Case,
+) -> None:
+    url = getatt("AppEnvironment", "DATABASE_URL")
+    for name in case.stack.of_type(SERVICE):
+        plain, secret = plain_variables(case.stack, name), secret_variables(case.stack, name)
+        assert plain["SECRETS_FINGERPRINT"] == getatt("AppEnvironment", "Fingerprint")
+        assert "SECRETS_FINGERPRINT" not in secret
+        if case.variant.delivery == "SecretReference":
+            assert secret == {"DATABASE_URL": url}
+            assert "DATABASE_URL" not in plain
+        else:
+            assert plain["DATABASE_URL"] == url
+            assert secret == {}
+    environment = case.stack.props("AppEnvironment")
+    assert environment["Delivery"] == case.variant.delivery
+    if case.variant.delivery == "SecretReference":
+        assert environment["TargetSecretArn"] == ref("AppEnvironmentSecret")
+    else:
+        assert "TargetSecretArn" not in environment
+
+
+def test_custom_resources_set_a_service_timeout_their_function_finishes_within(case: Case) -> None:
+    stack = case.stack
+    custom = {k: v for k, v in stack.resources.items() if v["Type"].startswith("Custom::")}
+    assert set(custom) == {"AppEnvironment", "JobSubscription"}
+    for name, resource in custom.items():
+        props = resource["Properties"]
+        timeout = int(props["ServiceTimeout"])
+        assert 1 <= timeout <= 3600, name
+        function = props["ServiceToken"]["Fn::GetAtt"][0]
+        assert int(stack.props(function)["Timeout"]) <= timeout, name
+    wait = int(stack.props("JobSubscription")["ConfirmationTimeoutSeconds"])
+    assert wait < int(stack.props("HttpsSubscriptionFunction")["Timeout"])
+
+
+def test_auto_pause_is_set_only_when_the_minimum_capacity_is_zero(case: Case) -> None:
+    scaling = case.stack.props("DatabaseCluster")["ServerlessV2ScalingConfiguration"]
+    assert scaling["MinCapacity"] == case.variant.min_acu
+    assert ("SecondsUntilAutoPause" in scaling) is (case.variant.min_acu == "0")
+
+
+# --------------------------------------------------------------------------- state and secrets
+
+
+def test_the_database_cluster_keeps_a_snapshot_on_delete_and_on_replacement(case: Case) -> None:
+    cluster = case.stack.resources["DatabaseCluster"]
+    assert cluster["DeletionPolicy"] == "Snapshot"
+    assert cluster["UpdateReplacePolicy"] == "Snapshot"
+    assert cluster["Properties"]["StorageEncrypted"] is True
+
+
+def test_every_stateful_resource_states_its_deletion_and_replacement_policy(case: Case) -> None:
+    for name, resource in case.stack.resources.items():
+        if resource["Type"] in STATEFUL_TYPES:
+            assert "DeletionPolicy" in resource, name
+            assert "UpdateReplacePolicy" in resource, name
+
+
+def test_the_master_password_is_a_dynamic_reference_to_the_stack_secret(case: Case) -> None:
+    cluster = case.stack.props("DatabaseCluster")
+    for key, json_key in (("MasterUserPassword", "password"), ("MasterUsername", "username")):
+        text = cluster[key]["Fn::Sub"]
+        match = _DYNAMIC_SECRET.match(text)
+        assert match is not None, key
+        assert match.groups() == ("DatabaseSecret", json_key)
+    generated = case.stack.props("DatabaseSecret")["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "password"
+    assert "password" not in generated["SecretStringTemplate"]
