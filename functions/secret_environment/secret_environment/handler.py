@@ -63,7 +63,9 @@ def quiet_loggers(level: str) -> None:
 @cache
 def secrets_client() -> SecretsManagerClient:
     """Created on first use and reused while the Lambda environment lives."""
-    return boto3.client("secretsmanager", config=BOTO_CONFIG)
+    # Lambda sets AWS_REGION (and AWS_DEFAULT_REGION); boto3 itself reads only the latter.
+    region = os.environ.get("AWS_REGION") or None
+    return boto3.client("secretsmanager", region_name=region, config=BOTO_CONFIG)
 
 
 def start_up() -> None:

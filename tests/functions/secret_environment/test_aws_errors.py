@@ -261,3 +261,12 @@ def test_read_secrets_takes_any_client_and_reads_each_secret_id_once() -> None:
     assert reads[API].arn == API
     assert reads[API].version_id == VERSION
     assert API_TOKEN not in repr(reads[API])
+
+
+def test_the_handlers_client_takes_the_region_lambda_sets_in_aws_region(
+    monkeypatch: pytest.MonkeyPatch, handler_module: ModuleType
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+
+    assert handler_module.secrets_client().meta.region_name == "eu-west-1"
