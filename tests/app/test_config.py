@@ -1,0 +1,76 @@
+"""Configuration is validated at start: each bad or missing variable stops the app with a message
+that names it, and never echoes the database password."""
+
+from __future__ import annotations
+
+import pytest
+
+from bookapp.config import DEFAULT_PORT, ConfigError, load_settings
+
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:book-jobs"
+URL = "postgresql://app:p%40ss%3Aw%2Frd@db.example.internal:5432/books?sslmode=require"
+
+
+def test_minimal_api_environment_gives_the_documented_defaults() -> None:
+    settings = load_settings({"DATABASE_URL": URL})
+    assert settings.app_role == "api"
+    assert settings.port == DEFAULT_PORT == 8080
+    assert settings.job_path == "/jobs"
+    assert settings.enable_otel is False
+    assert settings.web_concurrency == 2
+    assert not settings.serves_jobs
+
+
+def test_database_url_keeps_an_encoded_password_and_uses_psycopg() -> None:
+    url = load_settings({"DATABASE_URL": URL}).require_database()
+    assert url.drivername == "postgresql+psycopg"
+    assert url.password == "p@ss:w/rd"
+    assert url.query == {"sslmode": "require"}
+
+
+def test_topic_region_comes_from_the_topic_arn() -> None:
+    settings = load_settings({"DATABASE_URL": URL, "APP_ROLE": "jobs", "JOB_TOPIC_ARN": TOPIC})
+    assert settings.serves_jobs
+    assert settings.topic_region == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "DATABASE_URL is not set"),
+        ({"DATABASE_URL": "mysql://u:p@h/db"}, "postgresql:// scheme"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a URL"),
+        ({"DATABASE_URL": "postgresql://u:p@/db"}, "has no host"),
+        ({"DATABASE_URL": "postgresql://u:p@h:5432"}, "no database name"),
+        ({"DATABASE_URL": URL, "APP_ROLE": "worker"}, "APP_ROLE must be api, jobs or all"),
+        ({"DATABASE_URL": URL, "APP_ROLE": "jobs"}, "JOB_TOPIC_ARN is not set"),
+        ({"DATABASE_URL": URL, "JOB_TOPIC_ARN": "book-jobs"}, "not an SNS topic ARN"),
+        ({"DATABASE_URL": URL, "PORT": "eighty"}, "PORT must be a whole number"),
+        ({"DATABASE_URL": URL, "PORT": "70000"}, "PORT must be between 1 and 65535"),
+        ({"DATABASE_URL": URL, "ENABLE_OTEL": "maybe"}, "ENABLE_OTEL must be true or false"),
+        ({"DATABASE_URL": URL, "JOB_PATH": "jobs"}, "JOB_PATH must be a URL path"),
+        ({"DATABASE_URL": URL, "JOB_PATH": "/books"}, "collides"),
+        ({"DATABASE_URL": URL, "AWS_REGION": "Ireland"}, "AWS_REGION is not a region"),
+        ({"DATABASE_URL": URL, "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be between"),
+        ({"DATABASE_URL": URL, "LOG_LEVEL": "loud"}, "LOG_LEVEL must be"),
+    ],
+)
+def test_bad_environment_is_refused_with_a_message_naming_the_variable(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_settings(environ)
+    assert "p%40ss" not in str(raised.value)
+    assert "p@ss" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("true", True), ("off", False)])
+def test_enable_otel_accepts_common_spellings(raw: str, expected: bool) -> None:
+    assert load_settings({"DATABASE_URL": URL, "ENABLE_OTEL": raw}).enable_otel is expected
+
+
+def test_publishing_needs_the_topic_but_not_the_database() -> None:
+    settings = load_settings({"JOB_TOPIC_ARN": TOPIC}, need_database=False, need_topic=True)
+    assert settings.database_url is None
+    with pytest.raises(ConfigError, match="JOB_TOPIC_ARN is not set"):
+        load_settings({}, need_database=False, need_topic=True)

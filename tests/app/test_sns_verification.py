@@ -1,0 +1,124 @@
+"""The verifier's pure parts, checked against the harness's independent implementation of AWS's
+signing rules: the string to sign per type, the certificate URL rules, the bounded cache, and a
+download that fails (retryable) versus a document that is wrong (forged)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from bookapp.sns import (
+    CertificateCache,
+    CertificateUnavailable,
+    VerificationFailed,
+    Verifier,
+    check_certificate_url,
+    make_fetcher,
+    parse_envelope,
+    string_to_sign,
+)
+from harness import sns_signing
+from harness.sns_signing import CertificateServer, Signer, TestCA, build_envelope
+
+from .conftest import TOPIC_ARN
+
+
+@pytest.mark.parametrize("kind", list(sns_signing.iter_message_types()))
+@pytest.mark.parametrize("subject", [None, "a subject"])
+def test_string_to_sign_matches_the_documented_form_for_every_type(
+    signer: Signer, kind: sns_signing.MessageType, subject: str | None
+) -> None:
+    envelope = build_envelope(
+        kind,
+        signer=signer,
+        cert_url="https://sns.us-east-1.amazonaws.com/x.pem",
+        topic_arn=TOPIC_ARN,
+        message='{"job": "db_seed"}',
+        subject=subject if kind == "Notification" else None,
+    )
+    parsed = parse_envelope(json.dumps(envelope).encode())
+    assert string_to_sign(parsed) == sns_signing.string_to_sign(envelope)
+    if kind != "Notification":
+        assert b"Token\n" in string_to_sign(parsed)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",
+        "https://sns.us-gov-west-1.amazonaws.com/a/b.pem",
+    ],
+)
+def test_certificate_url_on_an_sns_host_is_accepted(url: str) -> None:
+    check_certificate_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://sns.us-east-1.amazonaws.com/x.pem",
+        "https://sns.us-east-1.amazonaws.com.example.org/x.pem",
+        "https://sns.us-east-1.amazonaws.com/x.pem?x=1",
+        "https://sns.us-east-1.amazonaws.com/x.txt",
+        "https://sns.us.amazonaws.com/x.pem",
+        "https://evil.com/sns.us-east-1.amazonaws.com/x.pem",
+        "https://user@sns.us-east-1.amazonaws.com/x.pem",
+        "https://sns.us-east-1.amazonaws.com:444/x.pem",
+        "https://sqs.us-east-1.amazonaws.com/x.pem",
+        "https://sns.us-east-1.amazonaws.com\n.example.org/x.pem",
+    ],
+)
+def test_certificate_url_elsewhere_is_refused(url: str) -> None:
+    with pytest.raises(VerificationFailed) as raised:
+        check_certificate_url(url)
+    assert raised.value.check == "SigningCertURL"
+
+
+def test_cache_keeps_the_most_recent_certificates_within_its_bound(ca: TestCA) -> None:
+    pems = {f"https://sns.us-east-1.amazonaws.com/{i}.pem": ca.issue_signer() for i in range(3)}
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return pems[url].certificate_pem
+
+    cache = CertificateCache(fetch, max_entries=2)
+    first, second, third = pems
+    cache.get(first)
+    cache.get(second)
+    cache.get(first)  # first is now the most recent
+    cache.get(third)  # evicts second
+    cache.get(first)
+    cache.get(second)
+    assert fetched == [first, second, third, second]
+    assert len(cache) == 2
+
+
+def test_unreachable_certificate_endpoint_is_retryable_not_forged() -> None:
+    fetch = make_fetcher("http://127.0.0.1:1", timeout=2)
+    with pytest.raises(CertificateUnavailable):
+        fetch("https://sns.us-east-1.amazonaws.com/x.pem")
+
+
+def test_document_that_is_not_a_certificate_is_refused(cert_server: CertificateServer) -> None:
+    url = cert_server.publish(b"-----BEGIN NONSENSE-----\n")
+    cache = CertificateCache(make_fetcher(cert_server.endpoint))
+    with pytest.raises(VerificationFailed, match="not a PEM certificate"):
+        cache.get(url)
+
+
+def test_certificate_not_yet_valid_is_refused(ca: TestCA, cert_server: CertificateServer) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    future = ca.issue_signer(
+        not_before=now + datetime.timedelta(days=1), not_after=now + datetime.timedelta(days=2)
+    )
+    url = cert_server.publish(future)
+    envelope = build_envelope(
+        "Notification", signer=future, cert_url=url, topic_arn=TOPIC_ARN, message="{}"
+    )
+    verifier = Verifier(TOPIC_ARN, CertificateCache(make_fetcher(cert_server.endpoint)))
+    with pytest.raises(VerificationFailed, match="validity period"):
+        verifier.verify(parse_envelope(json.dumps(envelope).encode()))

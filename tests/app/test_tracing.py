@@ -1,0 +1,64 @@
+"""With ENABLE_OTEL, requests and database calls become spans in X-Ray's trace id format, and an
+incoming X-Amzn-Trace-Id header continues its trace; without it nothing is instrumented."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from bookapp import tracing
+from bookapp.web import create_app
+
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@pytest.fixture
+def exporter(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    memory = InMemorySpanExporter()
+    original = tracing.setup_tracing
+
+    def setup(app: Starlette, engine: Engine, _: SpanExporter | None = None) -> TracerProvider:
+        return original(app, engine, memory)
+
+    monkeypatch.setattr(tracing, "setup_tracing", setup)
+    return memory
+
+
+def test_enabled_tracing_records_request_and_database_spans_in_xray_format(
+    app_env: dict[str, str],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    exporter: InMemorySpanExporter,
+) -> None:
+    monkeypatch.setenv("ENABLE_OTEL", "true")
+    with TestClient(create_app()) as client:
+        assert client.get("/readyz", headers={"X-Amzn-Trace-Id": TRACE_HEADER}).status_code == 200
+        assert client.get("/books").status_code == 200
+    assert tracing._provider is not None
+    tracing._provider.force_flush()
+    spans = exporter.get_finished_spans()
+    continued = [s for s in spans if format(s.context.trace_id, "032x").startswith("5759e988")]
+    names = {s.name for s in continued}
+    assert "GET /readyz" in names
+    assert any(name.startswith("SELECT") for name in names), names
+    assert any(s.attributes and s.attributes.get("db.system") == "postgresql" for s in continued)
+    # New traces get X-Ray ids: the first 32 bits are the current Unix time.
+    fresh = [s for s in spans if s.name == "GET /books"]
+    assert fresh
+    started = int(format(fresh[0].context.trace_id, "032x")[:8], 16)
+    assert abs(started - time.time()) < 300
+
+
+def test_tracing_is_off_unless_enabled(
+    app_env: dict[str, str], exporter: InMemorySpanExporter
+) -> None:
+    with TestClient(create_app()) as client:
+        client.get("/readyz")
+    assert exporter.get_finished_spans() == ()
