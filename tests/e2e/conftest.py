@@ -1,0 +1,110 @@
+"""The rehearsal of `make demo`, run once per module, for the end-to-end tests to inspect and poke.
+
+The fixture fails loudly (with the step that failed) when the deploy part of the rehearsal does;
+every test then reads the state of the running stand-ins, or posts to the running app.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from harness.demo import JOB_PATH, Rehearsal, Reporter
+
+
+class CapturingSubscriber:
+    """A second HTTP subscriber on the job topic: it keeps the signed envelopes SNS sends.
+
+    moto signs each subscription's copy with its own certificate but the same MessageId, so a
+    captured envelope is what SNS would send again to the app when it retries a delivery.
+    """
+
+    def __init__(self) -> None:
+        self.envelopes: list[dict[str, Any]] = []
+        received = self.envelopes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/capture"
+
+    def envelope_of(self, message_id: str) -> dict[str, Any]:
+        for envelope in self.envelopes:
+            if envelope["MessageId"] == message_id:
+                return envelope
+        raise AssertionError(f"no envelope captured for {message_id}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def rehearsal() -> Iterator[Rehearsal]:
+    stack = Rehearsal(reporter=Reporter(out=None))
+    try:
+        stack.deploy()
+    except BaseException:
+        failed = [r for r in stack.reporter.results if not r.ok]
+        stack.close()
+        step = failed[-1] if failed else None
+        pytest.fail(
+            f"the rehearsal failed at {step.name!r}: {step.detail}" if step else "no step ran"
+        )
+    yield stack
+    stack.close()
+
+
+@pytest.fixture(scope="module")
+def capture(rehearsal: Rehearsal) -> Iterator[CapturingSubscriber]:
+    subscriber = CapturingSubscriber()
+    sns = rehearsal.client("sns")
+    arn = sns.subscribe(
+        TopicArn=rehearsal.resources.topic_arn,
+        Protocol="http",
+        Endpoint=subscriber.url,
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    yield subscriber
+    if rehearsal.moto is not None and rehearsal.moto.child.alive():
+        sns.unsubscribe(SubscriptionArn=arn)
+    subscriber.close()
+
+
+def post_envelope(rehearsal: Rehearsal, envelope: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Delivers `envelope` to the app's job endpoint the way SNS does; returns status and body."""
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        rehearsal.app_url + JOB_PATH,
+        data=json.dumps(envelope).encode(),
+        method="POST",
+        headers={
+            "Content-Type": "text/plain; charset=UTF-8",
+            "x-amz-sns-message-type": str(envelope["Type"]),
+            "x-amz-sns-message-id": str(envelope["MessageId"]),
+            "x-amz-sns-topic-arn": str(envelope["TopicArn"]),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")

@@ -1,0 +1,203 @@
+"""End to end: the rehearsal of the deploy and the job flow, with failures on the real processes.
+
+One rehearsal runs per module (PostgreSQL, moto's server, both built functions in the Lambda
+runtime, the app). Tests run in file order: the deploy checks, then the failure cases on the
+running stack, then Update and Delete of the custom resources, then the check that nothing is
+left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from harness.demo import JOBS, Rehearsal
+from harness.processes import http_status
+from tests.e2e.conftest import CapturingSubscriber, post_envelope
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+def test_every_deploy_step_succeeded_in_order(rehearsal: Rehearsal) -> None:
+    names = [result.name for result in rehearsal.reporter.results]
+    assert all(result.ok for result in rehearsal.reporter.results)
+    assert names[0] == "check the sam build output"
+    assert names.index("Custom::SecretEnvironment Create, SecretReference") < names.index(
+        "start the app (APP_ROLE=all)"
+    )
+    assert names.index("start the app (APP_ROLE=all)") < names.index(
+        "Custom::HttpsSubscription Create"
+    )
+
+
+def test_no_step_printed_a_secret(rehearsal: Rehearsal) -> None:
+    assert rehearsal.postgres is not None
+    password = rehearsal.postgres.password
+    encoded = urllib.parse.quote(password, safe="")
+    for result in rehearsal.reporter.results:
+        assert password not in result.detail
+        assert encoded not in result.detail
+
+
+def test_the_app_reads_database_url_from_the_target_secret_as_app_runner_would(
+    rehearsal: Rehearsal,
+) -> None:
+    secret = rehearsal.client("secretsmanager").get_secret_value(
+        SecretId=rehearsal.resources.target_secret_arn
+    )
+    document = json.loads(secret["SecretString"])
+    assert rehearsal.app_environment["DATABASE_URL"] == document["DATABASE_URL"]
+    assert "sslmode=require" in document["DATABASE_URL"]
+
+
+def test_the_subscription_is_confirmed_and_points_at_the_job_endpoint(
+    rehearsal: Rehearsal,
+) -> None:
+    arn = rehearsal.physical_ids["JobSubscription"]
+    attributes = rehearsal.client("sns").get_subscription_attributes(SubscriptionArn=arn)
+    assert attributes["Attributes"]["PendingConfirmation"] == "false"
+    assert attributes["Attributes"]["Endpoint"] == f"{rehearsal.app_url}/jobs"
+
+
+def test_each_published_job_ran_once_and_succeeded(rehearsal: Rehearsal) -> None:
+    runs = rehearsal.job_runs()
+    assert sorted(run["job"] for run in runs) == sorted(JOBS)
+    assert {run["status"] for run in runs} == {"succeeded"}
+    assert {run["message_id"] for run in runs} == set(rehearsal.message_ids.values())
+
+
+def test_books_lists_the_seeded_books(rehearsal: Rehearsal) -> None:
+    books, _detail = rehearsal.check_books()
+    assert len(books) >= 1
+
+
+def test_a_secret_missing_a_template_field_fails_naming_the_variable(
+    rehearsal: Rehearsal,
+) -> None:
+    secrets = rehearsal.client("secretsmanager")
+    incomplete = secrets.create_secret(
+        Name="rehearsal-incomplete",
+        SecretString=json.dumps({"username": "u", "password": "never-shown-42"}),
+    )["ARN"]
+    properties = {
+        "Delivery": "PlainText",
+        "Generation": "1",
+        "Variables": [
+            {
+                "Name": "REPORTING_URL",
+                "SecretId": incomplete,
+                "Template": "postgresql://{username}:{password}@{host}/{dbname}",
+            }
+        ],
+    }
+    body = rehearsal.custom_resource(
+        "SecretEnvironmentFunction",
+        "Create",
+        "Custom::SecretEnvironment",
+        "IncompleteEnvironment",
+        properties,
+    )
+    assert body["Status"] == "FAILED"
+    assert "REPORTING_URL" in body["Reason"]
+    assert "never-shown-42" not in json.dumps(body)
+
+
+def test_a_forged_notification_is_refused_with_403_and_no_row(
+    rehearsal: Rehearsal, capture: CapturingSubscriber
+) -> None:
+    message_id = rehearsal.publish("test_book_job")
+    genuine = capture.envelope_of(message_id)
+    forged = {
+        **genuine,
+        "MessageId": "00000000-0000-4000-8000-000000000403",
+        "Message": json.dumps({"job": "db_seed", "payload": {}, "timestamp": 1764115200}),
+    }
+    status, _body = post_envelope(rehearsal, forged)
+    assert status == 403
+    assert forged["MessageId"] not in {run["message_id"] for run in rehearsal.job_runs()}
+
+
+def test_the_same_notification_delivered_three_times_runs_once(
+    rehearsal: Rehearsal, capture: CapturingSubscriber
+) -> None:
+    message_id = rehearsal.publish("test_book_job")  # delivery 1, by moto
+    envelope = capture.envelope_of(message_id)
+    for _ in range(2):  # deliveries 2 and 3: SNS retries reuse the MessageId
+        status, _body = post_envelope(rehearsal, envelope)
+        assert 200 <= status < 300
+    runs = [run for run in rehearsal.job_runs() if run["message_id"] == message_id]
+    assert len(runs) == 1
+    assert runs[0]["status"] == "succeeded"
+    assert runs[0]["attempts"] == 1
+
+
+def test_a_failing_job_answers_5xx_so_sns_retries_and_each_attempt_is_recorded(
+    rehearsal: Rehearsal, capture: CapturingSubscriber
+) -> None:
+    message_id = rehearsal.publish("test_book_job", {"fail": True})
+    envelope = capture.envelope_of(message_id)
+    first = rehearsal.wait_for_run(message_id, timeout=15)
+    assert first["status"] == "failed"
+    status, _body = post_envelope(rehearsal, envelope)  # the retry
+    assert status >= 500
+    again = [run for run in rehearsal.job_runs() if run["message_id"] == message_id]
+    assert len(again) == 1
+    assert again[0]["attempts"] == 2
+
+
+def test_a_database_stopped_mid_run_gives_503_then_the_retry_is_recorded(
+    rehearsal: Rehearsal, capture: CapturingSubscriber
+) -> None:
+    assert rehearsal.postgres is not None
+    assert rehearsal.app is not None
+    rehearsal.postgres.stop("immediate")
+    try:
+        # Published while the database is down: moto delivers once, the app answers 5xx.
+        message_id = rehearsal.publish("test_book_job")
+        envelope = capture.envelope_of(message_id)
+        status, _body = post_envelope(rehearsal, envelope)
+        assert status == 503
+        assert http_status(rehearsal.app_url + "/readyz") == 503
+        assert http_status(rehearsal.app_url + "/healthz") == 200
+        assert rehearsal.app.alive()
+    finally:
+        rehearsal.postgres.start()
+    status, _body = post_envelope(rehearsal, envelope)  # SNS's retry, database back
+    assert 200 <= status < 300
+    run = rehearsal.wait_for_run(message_id, timeout=15)
+    assert run["status"] == "succeeded"
+    assert http_status(rehearsal.app_url + "/readyz") == 200
+
+
+def test_update_and_delete_of_both_custom_resources_succeed(rehearsal: Rehearsal) -> None:
+    rehearsal.update_and_delete()
+    last_four = rehearsal.reporter.results[-4:]
+    assert [result.name for result in last_four] == [
+        "Custom::SecretEnvironment Update",
+        "Custom::HttpsSubscription Update",
+        "Custom::HttpsSubscription Delete",
+        "Custom::SecretEnvironment Delete",
+    ]
+    assert all(result.ok for result in last_four)
+
+
+def test_nothing_is_left_behind_after_the_rehearsal_closes(rehearsal: Rehearsal) -> None:
+    pids = rehearsal.pids()
+    folders = [rehearsal.workdir]
+    if rehearsal.postgres is not None:
+        folders.append(rehearsal.postgres.root)
+    rehearsal.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for folder in folders:
+        assert not Path(folder).exists()
+    assert rehearsal.postgres is not None
+    for port in (rehearsal.postgres.port, rehearsal.app_port):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
