@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,13 @@ def test_certificate_not_yet_valid_is_refused(ca: TestCA, cert_server: Certifica
     verifier = Verifier(TOPIC_ARN, CertificateCache(make_fetcher(cert_server.endpoint)))
     with pytest.raises(VerificationFailed, match="validity period"):
         verifier.verify(parse_envelope(json.dumps(envelope).encode()))
+
+
+EVENTS = sorted((Path(__file__).resolve().parents[2] / "events" / "sns").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", EVENTS, ids=[p.stem for p in EVENTS])
+def test_sample_envelope_in_events_has_the_shape_the_endpoint_parses(path: Path) -> None:
+    envelope = parse_envelope(path.read_bytes())
+    assert envelope.type in path.stem.title().replace("-", "")
+    check_certificate_url(envelope.fields["SigningCertURL"])
