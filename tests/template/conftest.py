@@ -1,7 +1,9 @@
-"""Fixtures for the template guard tests: the expanded template and one rendering per condition combination.
+"""Fixtures for the template guard tests: the expanded template and one rendering per condition
+combination.
 
-Every combination of the switches the stack exposes is rendered once per test session (rendering is a few
-milliseconds; the SAM transform runs once) and handed to the tests through the `variant` fixture.
+Every combination of the switches the stack exposes is rendered once per test session (rendering is
+a few milliseconds; the SAM transform runs once) and handed to the tests through the `variant`
+fixture.
 """
 
 from __future__ import annotations

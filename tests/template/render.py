@@ -1,10 +1,12 @@
-"""Render template.yaml offline: SAM transform expanded, then resolved for one set of parameter values.
+"""Render template.yaml offline: SAM transform expanded, then resolved for one set of parameter
+values.
 
-The template guard tests assert wiring (which resource points at which), so this renderer resolves what
-CloudFormation resolves from parameters alone (Conditions, Fn::If, AWS::NoValue, Ref to parameters,
-Fn::FindInMap, Fn::Sub placeholders naming parameters, Fn::Join/Select/Cidr over literals) and keeps every
-reference to a resource or pseudo parameter as structured data (``{"Ref": "X"}``, ``{"Fn::GetAtt": [...]}``,
-``{"Fn::Sub": "...${X.Attr}..."}``) so a test can ask what a property is wired to.
+The template guard tests assert wiring (which resource points at which), so this renderer resolves
+what CloudFormation resolves from parameters alone (Conditions, Fn::If, AWS::NoValue, Ref to
+parameters, Fn::FindInMap, Fn::Sub placeholders naming parameters, Fn::Join/Select/Cidr over
+literals) and keeps every reference to a resource or pseudo parameter as structured data (``{"Ref":
+"X"}``, ``{"Fn::GetAtt": [...]}``, ``{"Fn::Sub": "...${X.Attr}..."}``) so a test can ask what a
+property is wired to.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
-from cfnlint.decode import decode
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
+from cfnlint.decode import decode  # type: ignore[import-untyped]
+from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
+from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -54,7 +56,7 @@ class RenderError(Exception):
 
 
 def load_source(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """The template as plain JSON-like data (cfn-lint's decoder understands !Ref, !Sub and friends)."""
+    """The template as plain JSON-like data (cfn-lint's decoder understands !Ref and !Sub)."""
     decoded, matches = decode(str(path))
     if decoded is None or matches:
         raise RenderError(f"{path} does not decode: {[str(m) for m in matches]}")
@@ -66,9 +68,9 @@ def expand_sam(source: Mapping[str, Any]) -> dict[str, Any]:
     """Run the SAM transform offline, as `sam validate` does.
 
     Local CodeUri folders become a placeholder S3 location (the transform only accepts S3 URIs; `sam
-    package` would upload them). No managed policy is looked up by name here, so the policy map is empty.
-    The transform writes the deploy region's partition into the ARNs of the managed policies it attaches
-    to function roles; here that region is us-east-1.
+    package` would upload them). No managed policy is looked up by name here, so the policy map is
+    empty. The transform writes the deploy region's partition into the ARNs of the managed policies
+    it attaches to function roles; here that region is us-east-1.
     """
     template = copy.deepcopy(dict(source))
     for resource in template.get("Resources", {}).values():
@@ -80,7 +82,8 @@ def expand_sam(source: Mapping[str, Any]) -> dict[str, Any]:
     expanded: dict[str, Any] = translator.translate(
         template, parameter_values={}, get_managed_policy_map=dict
     )
-    return json.loads(json.dumps(expanded))
+    plain: dict[str, Any] = json.loads(json.dumps(expanded))
+    return plain
 
 
 @functools.cache
@@ -94,7 +97,7 @@ def expanded_template() -> dict[str, Any]:
 
 
 def scalar_text(value: Any) -> str:
-    """CloudFormation compares and substitutes parameter values as strings; YAML gives ints and bools."""
+    """CloudFormation compares and substitutes parameter values as strings (YAML: ints, bools)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -103,7 +106,7 @@ def scalar_text(value: Any) -> str:
 def parameter_values(
     template: Mapping[str, Any], overrides: Mapping[str, str]
 ) -> dict[str, str | list[str]]:
-    """Defaults overlaid with the given values; list parameters split on commas like CloudFormation."""
+    """Defaults overlaid with the given values; list parameters split on commas."""
     declared: Mapping[str, Any] = template.get("Parameters", {})
     unknown = set(overrides) - set(declared)
     if unknown:
@@ -146,6 +149,16 @@ class _Resolver:
         self.mappings: Mapping[str, Any] = template.get("Mappings", {})
         self.condition_defs: Mapping[str, Any] = template.get("Conditions", {})
         self.conditions: dict[str, bool] = {}
+        self._handlers: dict[str, Callable[[Any], Any]] = {
+            "Ref": self._ref,
+            "Fn::If": self._if,
+            "Fn::FindInMap": self._find_in_map,
+            "Fn::Sub": self._sub,
+            "Fn::Join": self._join,
+            "Fn::Select": self._select,
+            "Fn::Cidr": self._cidr,
+            "Fn::GetAtt": self._get_att,
+        }
 
     # ------------------------------------------------------------------ conditions
     def condition(self, name: str) -> bool:
@@ -157,12 +170,12 @@ class _Resolver:
 
     def truth(self, node: Any) -> bool:
         if isinstance(node, dict) and len(node) == 1:
-            (fn, arg), = node.items()
+            ((fn, arg),) = node.items()
             if fn == "Condition":
                 return self.condition(arg)
             if fn == "Fn::Equals":
                 left, right = (self.value(a) for a in arg)
-                return _comparable(left) == _comparable(right)
+                return bool(_comparable(left) == _comparable(right))
             if fn == "Fn::And":
                 return all(self.truth(a) for a in arg)
             if fn == "Fn::Or":
@@ -179,25 +192,25 @@ class _Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (fn, arg), = node.items()
-            handler = getattr(self, "_fn_" + fn.replace("Fn::", "").replace("::", "_"), None)
-            if handler is not None and (fn == "Ref" or fn.startswith("Fn::")):
+            ((fn, arg),) = node.items()
+            handler = self._handlers.get(fn)
+            if handler is not None:
                 return handler(arg)
         resolved = {key: self.value(item) for key, item in node.items()}
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
-    def _fn_Ref(self, name: str) -> Any:
+    def _ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
             return NO_VALUE
         if name in self.values:
             return copy.copy(self.values[name])
         return {"Ref": name}
 
-    def _fn_If(self, arg: list[Any]) -> Any:
+    def _if(self, arg: list[Any]) -> Any:
         name, when_true, when_false = arg
         return self.value(when_true if self.condition(name) else when_false)
 
-    def _fn_FindInMap(self, arg: list[Any]) -> Any:
+    def _find_in_map(self, arg: list[Any]) -> Any:
         keys = [self.value(a) for a in arg]
         if all(isinstance(k, str) for k in keys):
             try:
@@ -206,7 +219,7 @@ class _Resolver:
                 raise RenderError(f"Fn::FindInMap {keys} has no entry") from error
         return {"Fn::FindInMap": keys}
 
-    def _fn_Sub(self, arg: Any) -> Any:
+    def _sub(self, arg: Any) -> Any:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
         local = {name: self.value(v) for name, v in variables.items()}
 
@@ -223,19 +236,19 @@ class _Resolver:
             return text
         return {"Fn::Sub": [text, remaining] if remaining else text}
 
-    def _fn_Join(self, arg: list[Any]) -> Any:
+    def _join(self, arg: list[Any]) -> Any:
         delimiter, parts = self.value(arg[0]), self.value(arg[1])
         if isinstance(parts, list) and all(isinstance(p, str) for p in parts):
             return delimiter.join(parts)
         return {"Fn::Join": [delimiter, parts]}
 
-    def _fn_Select(self, arg: list[Any]) -> Any:
+    def _select(self, arg: list[Any]) -> Any:
         index, items = self.value(arg[0]), self.value(arg[1])
         if isinstance(items, list) and isinstance(index, (int, str)):
             return items[int(index)]
         return {"Fn::Select": [index, items]}
 
-    def _fn_Cidr(self, arg: list[Any]) -> Any:
+    def _cidr(self, arg: list[Any]) -> Any:
         block, count, bits = (self.value(a) for a in arg)
         if not all(isinstance(a, (str, int)) for a in (block, count, bits)):
             return {"Fn::Cidr": [block, count, bits]}
@@ -244,7 +257,7 @@ class _Resolver:
         subnets = network.subnets(new_prefix=prefix)
         return [str(next(subnets)) for _ in range(int(count))]
 
-    def _fn_GetAtt(self, arg: Any) -> Any:
+    def _get_att(self, arg: Any) -> Any:
         parts = arg.split(".", 1) if isinstance(arg, str) else list(arg)
         return {"Fn::GetAtt": [self.value(p) for p in parts]}
 
@@ -301,7 +314,10 @@ def render(template: Mapping[str, Any], overrides: Mapping[str, str]) -> Rendere
     dangling: list[str] = []
     for owner, node in [*resources.items(), *outputs.items()]:
         depends = node.get("DependsOn", [])
-        for name in [*referenced_names(node), *([depends] if isinstance(depends, str) else depends)]:
+        for name in [
+            *referenced_names(node),
+            *([depends] if isinstance(depends, str) else depends),
+        ]:
             if name not in known:
                 dangling.append(f"{owner} -> {name}")
     return Rendered(values, dict(resolver.conditions), resources, outputs, dangling)

@@ -1,12 +1,13 @@
 """Which parameters can make CloudFormation replace a resource, derived from the resource schemas.
 
-A property listed in a schema's `createOnlyProperties` cannot change in place: a new value means a new
-resource (new physical id) and the old one is deleted. A parameter forces a replacement of resource R
-when it reaches a create-only property of R directly (Ref, a Sub placeholder, a FindInMap key, or the
-condition of an Fn::If), or transitively: the property refers to another resource whose own replacement
-the parameter can force, because that resource's id or attributes then change. `conditionalCreateOnly`
-properties ("may require replacement") can be included on request. The analysis runs on the
-SAM-expanded template with every Fn::If branch considered, so it holds for all parameter combinations.
+A property listed in a schema's `createOnlyProperties` cannot change in place: a new value means a
+new resource (new physical id) and the old one is deleted. A parameter forces a replacement of
+resource R when it reaches a create-only property of R directly (Ref, a Sub placeholder, a FindInMap
+key, or the condition of an Fn::If), or transitively: the property refers to another resource whose
+own replacement the parameter can force, because that resource's id or attributes then change.
+`conditionalCreateOnly` properties ("may require replacement") can be included on request. The
+analysis runs on the SAM-expanded template with every Fn::If branch considered, so it holds for all
+parameter combinations.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER  # type: ignore[import-untyped]
 
 _PLACEHOLDER = re.compile(r"\$\{([^!}][^}]*)\}")
 _DYNAMIC_SECRET = re.compile(r"\{\{resolve:secretsmanager:\$\{(\w+)\}:SecretString:(\w+)")
@@ -24,7 +25,9 @@ _DYNAMIC_SECRET = re.compile(r"\{\{resolve:secretsmanager:\$\{(\w+)\}:SecretStri
 
 @functools.cache
 def create_only_paths(resource_type: str, conditional: bool = False) -> tuple[tuple[str, ...], ...]:
-    if resource_type.startswith("Custom::") or resource_type.startswith("AWS::CloudFormation::Custom"):
+    if resource_type.startswith("Custom::") or resource_type.startswith(
+        "AWS::CloudFormation::Custom"
+    ):
         return ()
     schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type).schema
     pointers = list(schema.get("createOnlyProperties", []))
@@ -34,7 +37,7 @@ def create_only_paths(resource_type: str, conditional: bool = False) -> tuple[tu
 
 
 def _at(node: Any, path: tuple[str, ...]) -> Iterator[Any]:
-    """Values at a schema path; an intrinsic on the way is returned whole (it may produce anything)."""
+    """Values at a schema path; an intrinsic on the way is returned whole (any value)."""
     if not path:
         yield node
         return

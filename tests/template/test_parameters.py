@@ -1,28 +1,30 @@
 """Parameters: documented, grouped, constrained, and bad values refused before anything is created.
 
 CloudFormation checks parameter constraints and the Rules section before it creates or updates any
-resource. There is no AWS account here, so `validate.py` applies those checks as CloudFormation does, and
-cfn-lint 1.58 (rule E2900, fed with `--parameters`) is used as an independent checker where it can be:
-it enforces AllowedValues, but it reads a `Pattern` key instead of `AllowedPattern` and it drops the
-parameter values of templates with the SAM transform (its context is rebuilt after the transform), so
-patterns and Rules are checked by `validate.py` alone. The last tests here pin those two gaps, so the day
-cfn-lint closes them this module can switch to it.
+resource. There is no AWS account here, so `validate.py` applies those checks as CloudFormation
+does, and cfn-lint 1.58 (rule E2900, fed with `--parameters`) is used as an independent checker
+where it can be: it enforces AllowedValues, but it reads a `Pattern` key instead of `AllowedPattern`
+and it drops the parameter values of templates with the SAM transform (its context is rebuilt after
+the transform), so patterns and Rules are checked by `validate.py` alone. The last tests here pin
+those two gaps, so the day cfn-lint closes them this module can switch to it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
-from cfnlint.api import ManualArgs, lint
-from cfnlint.context.parameters import ParameterSet
-from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
+from cfnlint.context.parameters import ParameterSet  # type: ignore[import-untyped]
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER  # type: ignore[import-untyped]
 
 from tests.template.conftest import EXISTING_SUBNETS, EXISTING_VPC, GOOD_IMAGE
 from tests.template.validate import validate
 
-# App Runner's valid CPU/memory pairs (API reference, InstanceConfiguration; units: CPU units and MiB).
+# App Runner's valid CPU/memory pairs (API reference, InstanceConfiguration; units: CPU units and
+# MiB).
 APP_RUNNER_PAIRS = {
     "256": {"512", "1024"},
     "512": {"1024"},
@@ -34,7 +36,7 @@ DIGEST = "sha256:" + "a" * 64
 
 
 def cfn_lint_parameter_errors(source: dict[str, Any], values: dict[str, str]) -> list[str]:
-    """E2900 findings for these values, on the template's Parameters with one placeholder resource."""
+    """E2900 findings for these values, on the template's Parameters and a placeholder resource."""
     minimal = {
         "Parameters": source["Parameters"],
         "Resources": {"Placeholder": {"Type": "AWS::SNS::Topic"}},
@@ -51,7 +53,10 @@ def test_every_parameter_has_a_description_and_a_constraint_a_person_can_read(
 ) -> None:
     for name, spec in source["Parameters"].items():
         assert len(spec.get("Description", "")) > 15, name
-        constrained = {"AllowedValues", "AllowedPattern"} & set(spec) or {"MinValue", "MaxValue"} <= set(spec)
+        constrained = {"AllowedValues", "AllowedPattern"} & set(spec) or {
+            "MinValue",
+            "MaxValue",
+        } <= set(spec)
         assert constrained, name
         assert len(spec.get("ConstraintDescription", "")) > 5, name
 
@@ -67,7 +72,9 @@ def test_every_parameter_sits_in_exactly_one_labelled_group(source: dict[str, An
     assert all(label["default"] for label in interface["ParameterLabels"].values())
 
 
-def test_the_defaults_and_a_complete_existing_network_pass_every_check(source: dict[str, Any]) -> None:
+def test_the_defaults_and_a_complete_existing_network_pass_every_check(
+    source: dict[str, Any],
+) -> None:
     assert validate(source, {"ImageUri": GOOD_IMAGE}) == []
     existing = {
         "ImageUri": GOOD_IMAGE,
@@ -123,7 +130,9 @@ def test_an_image_uri_that_app_runner_cannot_pull_from_ecr_is_refused(
 # --------------------------------------------------------------------------- CPU and memory
 
 
-def test_every_listed_instance_size_maps_to_a_pair_app_runner_supports(source: dict[str, Any]) -> None:
+def test_every_listed_instance_size_maps_to_a_pair_app_runner_supports(
+    source: dict[str, Any],
+) -> None:
     sizes = source["Mappings"]["InstanceSizes"]
     allowed = source["Parameters"]["InstanceSize"]["AllowedValues"]
     assert set(sizes) == set(allowed)
@@ -136,17 +145,19 @@ def test_every_listed_instance_size_maps_to_a_pair_app_runner_supports(source: d
 
 
 def test_the_mapped_cpu_and_memory_match_the_app_runner_schema(source: dict[str, Any]) -> None:
-    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", "AWS::AppRunner::Service").schema
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(
+        "us-east-1", "AWS::AppRunner::Service"
+    ).schema
     instance = schema["definitions"]["InstanceConfiguration"]["properties"]
-    import re
-
     for label, pair in source["Mappings"]["InstanceSizes"].items():
         assert re.fullmatch(instance["Cpu"]["pattern"], pair["Cpu"]), label
         assert re.fullmatch(instance["Memory"]["pattern"], pair["Memory"]), label
 
 
 @pytest.mark.parametrize("size", ["0.25vCPU-4GB", "4vCPU-4GB", "2vCPU-2GB", "1vCPU-2gb"])
-def test_an_instance_size_app_runner_does_not_offer_is_refused(source: dict[str, Any], size: str) -> None:
+def test_an_instance_size_app_runner_does_not_offer_is_refused(
+    source: dict[str, Any], size: str
+) -> None:
     values = {"ImageUri": GOOD_IMAGE, "InstanceSize": size}
     assert validate(source, values) == [f"InstanceSize: {size!r} is not one of AllowedValues"]
     assert len(cfn_lint_parameter_errors(source, values)) == 1
@@ -194,7 +205,8 @@ def test_a_number_outside_its_range_is_refused(
     source: dict[str, Any], name: str, value: str, reason: str
 ) -> None:
     (error,) = validate(source, {"ImageUri": GOOD_IMAGE, name: value})
-    assert error.startswith(f"{name}: ") and reason in error
+    assert error.startswith(f"{name}: ")
+    assert reason in error
 
 
 def test_a_list_parameter_is_checked_item_by_item(source: dict[str, Any]) -> None:
@@ -212,7 +224,9 @@ def test_a_list_parameter_is_checked_item_by_item(source: dict[str, Any]) -> Non
 # --------------------------------------------------------------------------- Rules
 
 
-def test_an_existing_network_without_a_vpc_id_is_refused_by_the_rules(source: dict[str, Any]) -> None:
+def test_an_existing_network_without_a_vpc_id_is_refused_by_the_rules(
+    source: dict[str, Any],
+) -> None:
     values = {
         "ImageUri": GOOD_IMAGE,
         "NetworkMode": "existing",
@@ -223,10 +237,13 @@ def test_an_existing_network_without_a_vpc_id_is_refused_by_the_rules(source: di
     ]
 
 
-def test_an_existing_network_without_subnets_is_refused_by_the_rules(source: dict[str, Any]) -> None:
+def test_an_existing_network_without_subnets_is_refused_by_the_rules(
+    source: dict[str, Any],
+) -> None:
     values = {"ImageUri": GOOD_IMAGE, "NetworkMode": "existing", "ExistingVpcId": EXISTING_VPC}
     assert validate(source, values) == [
-        "rule ExistingNetworkIsComplete: NetworkMode existing needs at least two ExistingPrivateSubnetIds."
+        "rule ExistingNetworkIsComplete: "
+        "NetworkMode existing needs at least two ExistingPrivateSubnetIds."
     ]
 
 

@@ -1,10 +1,11 @@
-"""Replacement safety: which parameters can replace the database cluster or its secret, and no others.
+"""Replacement safety: which parameters can replace the database cluster or its secret, and no
+others.
 
-A replaced cluster is a new, empty database (the old one leaves a snapshot); a replaced secret is a new
-password. The set of parameters that can cause either is derived from the resource schemas shipped with
-cfn-lint (see replacement.py) and must equal the list documented here and in docs/replacement-safety.md,
-so a template change that lets the image, capacity, scaling or job settings reach a create-only
-property of the database fails this module.
+A replaced cluster is a new, empty database (the old one leaves a snapshot); a replaced secret is a
+new password. The set of parameters that can cause either is derived from the resource schemas
+shipped with cfn-lint (see replacement.py) and must equal the list documented here and in
+docs/replacement-safety.md, so a template change that lets the image, capacity, scaling or job
+settings reach a create-only property of the database fails this module.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ SCHEMA_DERIVED: dict[str, set[str]] = {
     "DatabaseSecret": set(),
     "AppEnvironmentSecret": set(),
 }
-# Known from the CloudFormation docs: DBCluster MasterUsername is "Update requires: Replacement". The
-# schema lists it only under conditionalCreateOnlyProperties, and this template feeds it through a
-# dynamic reference into DatabaseSecret, so the schema walk alone cannot see DatabaseMasterUsername.
+# Known from the CloudFormation docs: DBCluster MasterUsername is "Update requires: Replacement".
+# The schema lists it only under conditionalCreateOnlyProperties, and this template feeds it through
+# a dynamic reference into DatabaseSecret, so the schema walk alone cannot see
+# DatabaseMasterUsername.
 KNOWN_FROM_DOCS: dict[str, set[str]] = {"DatabaseCluster": {"DatabaseMasterUsername"}}
 DOCUMENTED = {
     name: SCHEMA_DERIVED[name] | KNOWN_FROM_DOCS.get(name, set()) for name in SCHEMA_DERIVED
@@ -94,7 +96,10 @@ def test_the_master_username_reaches_the_cluster_only_through_the_secrets_dynami
     strict: ReplacementAnalysis, conditional: ReplacementAnalysis
 ) -> None:
     assert strict.dynamic_reference_parameters("DatabaseCluster") == set()
-    assert conditional.dynamic_reference_parameters("DatabaseCluster") == KNOWN_FROM_DOCS["DatabaseCluster"]
+    assert (
+        conditional.dynamic_reference_parameters("DatabaseCluster")
+        == KNOWN_FROM_DOCS["DatabaseCluster"]
+    )
 
 
 def test_the_documented_list_matches_docs_replacement_safety(expanded: dict[str, Any]) -> None:

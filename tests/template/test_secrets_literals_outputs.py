@@ -1,8 +1,10 @@
-"""No secret in the template, no account/region/partition literal, and the outputs users are told about.
+"""No secret in the template, no account/region/partition literal, and the outputs users are told
+about.
 
-A password literal in a template ends up in the stack's template history and in change sets; an ARN with
-`arn:aws:` breaks in other partitions; an account id or region pins the stack to one place. Outputs are
-the stack's interface to the README and to operators, so each one must exist in every variant.
+A password literal in a template ends up in the stack's template history and in change sets; an ARN
+with `arn:aws:` breaks in other partitions; an account id or region pins the stack to one place.
+Outputs are the stack's interface to the README and to operators, so each one must exist in every
+variant.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ def strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from strings(item, f"{path}/{index}")
 
 
-def literal_findings(node: Any, path: str = "", supplied: frozenset[str] = frozenset()) -> list[str]:
+def literal_findings(
+    node: Any, path: str = "", supplied: frozenset[str] = frozenset()
+) -> list[str]:
     """Literals in strings; values the deployer supplied as parameters are not the template's."""
     findings = []
     for where, raw in strings(node, path):
@@ -81,7 +85,9 @@ def literal_findings(node: Any, path: str = "", supplied: frozenset[str] = froze
 
 def is_sam_function_role(resource: dict[str, Any]) -> bool:
     tags = resource.get("Properties", {}).get("Tags", [])
-    return resource["Type"] == "AWS::IAM::Role" and {"Key": "lambda:createdBy", "Value": "SAM"} in tags
+    return (
+        resource["Type"] == "AWS::IAM::Role" and {"Key": "lambda:createdBy", "Value": "SAM"} in tags
+    )
 
 
 # --------------------------------------------------------------------------- secrets
@@ -103,7 +109,9 @@ def sensitive_literals(node: Any) -> list[str]:
 
 
 def test_no_sensitive_property_holds_a_literal_value(case: Case) -> None:
-    assert sensitive_literals({"Resources": case.stack.resources, "Outputs": case.stack.outputs}) == []
+    assert (
+        sensitive_literals({"Resources": case.stack.resources, "Outputs": case.stack.outputs}) == []
+    )
 
 
 def test_no_environment_variable_carries_a_literal_secret(case: Case) -> None:
@@ -124,7 +132,9 @@ def test_no_environment_variable_carries_a_literal_secret(case: Case) -> None:
 def test_no_string_anywhere_embeds_credentials_in_a_url(case: Case) -> None:
     found = [
         where
-        for where, text in strings({"Resources": case.stack.resources, "Outputs": case.stack.outputs})
+        for where, text in strings(
+            {"Resources": case.stack.resources, "Outputs": case.stack.outputs}
+        )
         if CREDENTIALS_IN_URL.search(text)
     ]
     assert found == []

@@ -1,8 +1,9 @@
 """Wiring of the rendered stack, checked in every combination of its conditions.
 
-The template switches VPC creation, the jobs service, tracing, NAT layout, zone count, secret delivery and
-database auto-pause by condition. A reference that is right in the default variant can dangle or point at
-the wrong thing in another, so each test here runs against all 128 renderings (see conftest.py).
+The template switches VPC creation, the jobs service, tracing, NAT layout, zone count, secret
+delivery and database auto-pause by condition. A reference that is right in the default variant can
+dangle or point at the wrong thing in another, so each test here runs against all 128 renderings
+(see conftest.py).
 """
 
 from __future__ import annotations
@@ -46,11 +47,16 @@ def image_config(stack: Rendered, service: str) -> dict[str, Any]:
 
 
 def plain_variables(stack: Rendered, service: str) -> dict[str, Any]:
-    return {v["Name"]: v["Value"] for v in image_config(stack, service)["RuntimeEnvironmentVariables"]}
+    return {
+        v["Name"]: v["Value"] for v in image_config(stack, service)["RuntimeEnvironmentVariables"]
+    }
 
 
 def secret_variables(stack: Rendered, service: str) -> dict[str, Any]:
-    return {v["Name"]: v["Value"] for v in image_config(stack, service).get("RuntimeEnvironmentSecrets", [])}
+    return {
+        v["Name"]: v["Value"]
+        for v in image_config(stack, service).get("RuntimeEnvironmentSecrets", [])
+    }
 
 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -208,7 +214,9 @@ def test_both_services_run_with_the_instance_role_and_pull_with_the_ecr_role(cas
 # --------------------------------------------------------------------------- services and jobs
 
 
-def test_dedicated_mode_runs_an_api_and_a_jobs_service_and_shared_mode_one_for_all(case: Case) -> None:
+def test_dedicated_mode_runs_an_api_and_a_jobs_service_and_shared_mode_one_for_all(
+    case: Case,
+) -> None:
     roles = sorted(plain_variables(case.stack, s)["APP_ROLE"] for s in case.stack.of_type(SERVICE))
     assert roles == (["api", "jobs"] if case.variant.jobs == "dedicated" else ["all"])
 

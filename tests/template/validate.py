@@ -1,10 +1,10 @@
 """CloudFormation's parameter checks, applied offline to proposed parameter values.
 
 CloudFormation refuses a create or update before touching any resource when a value breaks its
-parameter's constraints or an assertion of the template's Rules section. With no AWS account here, this
-module applies the same rules, read from the template: AllowedPattern (a full match; for a
-CommaDelimitedList, each item), AllowedValues, MinLength/MaxLength, Number type with MinValue/MaxValue,
-required parameters, then each rule whose RuleCondition holds.
+parameter's constraints or an assertion of the template's Rules section. With no AWS account here,
+this module applies the same rules, read from the template: AllowedPattern (a full match; for a
+CommaDelimitedList, each item), AllowedValues, MinLength/MaxLength, Number type with
+MinValue/MaxValue, required parameters, then each rule whose RuleCondition holds.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class _RuleEvaluator:
 
     def value(self, node: Any) -> Any:
         if isinstance(node, dict) and len(node) == 1:
-            (fn, arg), = node.items()
+            ((fn, arg),) = node.items()
             if fn == "Ref":
                 return self.values[arg]
             if fn == "Fn::Join":
@@ -62,8 +62,8 @@ class _RuleEvaluator:
             return [self.value(item) for item in node]
         return scalar_text(node)
 
-    def truth(self, node: Any) -> bool:
-        (fn, arg), = node.items()
+    def truth(self, node: Any) -> bool:  # noqa: PLR0911 (one return per rule function)
+        ((fn, arg),) = node.items()
         if fn == "Fn::Equals":
             return bool(self.value(arg[0]) == self.value(arg[1]))
         if fn == "Fn::Not":
@@ -84,7 +84,9 @@ class _RuleEvaluator:
 def validate(template: Mapping[str, Any], proposed: Mapping[str, str]) -> list[str]:
     """The reasons CloudFormation would refuse these values (empty when it would accept them)."""
     declared: Mapping[str, Any] = template["Parameters"]
-    errors = [f"{name}: not a parameter of this template" for name in proposed if name not in declared]
+    errors = [
+        f"{name}: not a parameter of this template" for name in proposed if name not in declared
+    ]
     for name, spec in declared.items():
         if name not in proposed and "Default" not in spec:
             errors.append(f"{name}: required, and no value was given")
