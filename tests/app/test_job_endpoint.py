@@ -219,7 +219,7 @@ def test_subscription_confirmation_is_confirmed_with_authenticate_on_unsubscribe
 
 
 def test_subscription_confirmation_that_sns_refuses_answers_503_so_it_is_retried(
-    client: TestClient, signer: Signer, cert_url: str, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, signer: Signer, cert_url: str
 ) -> None:
     # A topic moto does not know: ConfirmSubscription fails with NotFound.
     envelope = build_envelope(
@@ -384,3 +384,28 @@ def test_job_path_is_configurable(
     with TestClient(create_app()) as client:
         assert post(client, notification(), path="/hooks/sns").status_code == 200
         assert post(client, notification(), path="/jobs").status_code == 404
+
+
+def test_job_logs_are_json_lines_with_request_and_message_ids(
+    capsys: pytest.CaptureFixture[str], client: TestClient, notification: Deliver
+) -> None:
+    envelope = notification()
+    capsys.readouterr()
+    post(client, envelope)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    finished = [line for line in lines if line["message"] == "job finished"]
+    assert finished, lines
+    assert finished[0]["message_id"] == envelope["MessageId"]
+    assert finished[0]["run_status"] == "succeeded"
+    assert len(finished[0]["request_id"]) == 32
+    assert all(line["level"] in {"INFO", "WARNING", "ERROR"} for line in lines)
+
+
+def test_rejection_log_names_the_failed_check(
+    capsys: pytest.CaptureFixture[str], client: TestClient, notification: Deliver
+) -> None:
+    capsys.readouterr()
+    post(client, notification(topic_arn=OTHER_TOPIC_ARN))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    [rejected] = [line for line in lines if line["message"] == "job request rejected"]
+    assert rejected["check"] == "TopicArn"
