@@ -26,14 +26,14 @@ SCHEMA_DERIVED: dict[str, set[str]] = {
     "DatabaseSecret": set(),
     "AppEnvironmentSecret": set(),
 }
-# Known from the CloudFormation docs: DBCluster MasterUsername is "Update requires: Replacement".
-# The schema lists it only under conditionalCreateOnlyProperties, and this template feeds it through
-# a dynamic reference into DatabaseSecret, so the schema walk alone cannot see
-# DatabaseMasterUsername.
-KNOWN_FROM_DOCS: dict[str, set[str]] = {"DatabaseCluster": {"DatabaseMasterUsername"}}
-DOCUMENTED = {
-    name: SCHEMA_DERIVED[name] | KNOWN_FROM_DOCS.get(name, set()) for name in SCHEMA_DERIVED
+# MasterUsername is in the schema's conditionalCreateOnlyProperties (CloudFormation's docs: "Update
+# requires: Replacement"); the template passes the parameter directly, so the walk sees it.
+CONDITIONALLY_DERIVED: dict[str, set[str]] = {
+    "DatabaseCluster": {"DatabaseName", "DatabaseMasterUsername"},
+    "DatabaseSecret": set(),
+    "AppEnvironmentSecret": set(),
 }
+DOCUMENTED = CONDITIONALLY_DERIVED
 
 NEVER_REPLACE_THE_DATABASE = {
     "ImageUri",
@@ -86,20 +86,19 @@ def test_the_schema_derived_replacers_of_the_database_and_secrets_are_the_docume
     assert {name: strict.replacers[name] for name in PROTECTED} == SCHEMA_DERIVED
 
 
-def test_conditionally_create_only_properties_add_no_parameter_the_schema_walk_can_see(
+def test_conditionally_create_only_properties_add_the_master_username(
     conditional: ReplacementAnalysis,
 ) -> None:
-    assert {name: conditional.replacers[name] for name in PROTECTED} == SCHEMA_DERIVED
+    assert {name: conditional.replacers[name] for name in PROTECTED} == CONDITIONALLY_DERIVED
 
 
-def test_the_master_username_reaches_the_cluster_only_through_the_secrets_dynamic_reference(
+def test_no_parameter_reaches_the_cluster_only_through_a_dynamic_reference(
     strict: ReplacementAnalysis, conditional: ReplacementAnalysis
 ) -> None:
+    # CloudFormation re-resolves {{resolve:...}} only when its text changes: a parameter that
+    # reached a create-only property only that way would change nothing on the cluster.
     assert strict.dynamic_reference_parameters("DatabaseCluster") == set()
-    assert (
-        conditional.dynamic_reference_parameters("DatabaseCluster")
-        == KNOWN_FROM_DOCS["DatabaseCluster"]
-    )
+    assert conditional.dynamic_reference_parameters("DatabaseCluster") == set()
 
 
 def test_the_documented_list_matches_docs_replacement_safety(expanded: dict[str, Any]) -> None:
@@ -145,16 +144,6 @@ def test_no_parameter_can_remove_the_database_or_its_secret_by_condition(
         assert "Condition" not in expanded["Resources"][name], name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "template defect: DatabaseCluster.MasterUsername is only a dynamic reference into "
-        "DatabaseSecret, whose text never changes; changing DatabaseMasterUsername regenerates the "
-        "secret's value while CloudFormation leaves the cluster alone (it re-resolves a dynamic "
-        "reference only when its text changes), so secret and cluster diverge instead of the "
-        "replacement the parameter description promises"
-    ),
-)
 def test_a_new_master_username_is_a_change_cloudformation_sees_on_the_cluster(
     conditional: ReplacementAnalysis,
 ) -> None:
