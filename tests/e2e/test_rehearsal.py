@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
 from harness.demo import JOBS, Rehearsal
-from harness.processes import http_status
+from harness.processes import free_port, http_status
 from tests.e2e.conftest import CapturingSubscriber, post_envelope
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -105,6 +106,44 @@ def test_a_secret_missing_a_template_field_fails_naming_the_variable(
     assert body["Status"] == "FAILED"
     assert "REPORTING_URL" in body["Reason"]
     assert "never-shown-42" not in json.dumps(body)
+
+
+def test_a_subscription_to_an_app_that_is_down_fails_within_its_confirmation_timeout(
+    rehearsal: Rehearsal,
+) -> None:
+    properties = {
+        **rehearsal.subscription_properties(),
+        "Endpoint": f"http://127.0.0.1:{free_port()}/jobs",  # nothing listens: the app is down
+        "ConfirmationTimeoutSeconds": "10",  # the smallest the function accepts
+    }
+    started = time.monotonic()
+    body = rehearsal.custom_resource(
+        "HttpsSubscriptionFunction",
+        "Create",
+        "Custom::HttpsSubscription",
+        "DownSubscription",
+        properties,
+    )
+    elapsed = time.monotonic() - started
+    assert body["Status"] == "FAILED"
+    assert "did not confirm" in body["Reason"]
+    assert 10 <= elapsed < 30
+    # CloudFormation deletes a resource whose Create failed: the pending subscription is skipped.
+    rehearsal.physical_ids["DownSubscription"] = body["PhysicalResourceId"]
+    deleted = rehearsal.custom_resource(
+        "HttpsSubscriptionFunction",
+        "Delete",
+        "Custom::HttpsSubscription",
+        "DownSubscription",
+        properties,
+    )
+    assert deleted["Status"] == "SUCCESS"
+    arn = str(body["PhysicalResourceId"])
+    assert rehearsal.sns_proxy is not None
+    assert rehearsal.sns_proxy.is_pending(arn)
+    # SNS drops a pending subscription after 48 h and never delivers to it; moto would deliver
+    # (and fail every Publish on the dead endpoint), so the test plays the expiry.
+    rehearsal.client("sns").unsubscribe(SubscriptionArn=arn)
 
 
 def test_a_forged_notification_is_refused_with_403_and_no_row(

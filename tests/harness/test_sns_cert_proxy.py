@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import base64
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from harness import sns_cert_proxy
 from harness.moto_server import MotoServer
+from harness.processes import free_port
 from harness.sns_cert_proxy import SnsCertProxy
 from tests.harness.conftest import CapturingSubscriber, aws_client
 
@@ -74,3 +78,81 @@ def test_the_proxy_answers_502_when_moto_is_gone() -> None:
     ):
         urllib.request.urlopen(proxy.url + "/SimpleNotificationService-x.pem")  # noqa: S310
     assert failed.value.code == 502
+
+
+@pytest.fixture
+def handshake(moto_server: MotoServer) -> Iterator[SnsCertProxy]:
+    with SnsCertProxy(moto_server.url, region="us-east-1", confirm_subscriptions=True) as proxy:
+        yield proxy
+
+
+def _pending(sns: object, arn: str) -> str:
+    attributes = sns.get_subscription_attributes(SubscriptionArn=arn)  # type: ignore[attr-defined]
+    return str(attributes["Attributes"]["PendingConfirmation"])
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met within 10 s"
+        time.sleep(0.05)
+
+
+def test_a_subscription_stays_pending_until_the_endpoint_confirms_with_the_signed_token(
+    handshake: SnsCertProxy, subscriber: CapturingSubscriber
+) -> None:
+    sns = aws_client("sns", handshake.url)
+    topic = sns.create_topic(Name="handshake")["TopicArn"]
+    arn = sns.subscribe(
+        TopicArn=topic, Protocol="http", Endpoint=subscriber.url, ReturnSubscriptionArn=True
+    )["SubscriptionArn"]
+    _wait_for(lambda: bool(subscriber.bodies))
+    confirmation = subscriber.bodies[0]
+    assert confirmation["Type"] == "SubscriptionConfirmation"
+    assert confirmation["TopicArn"] == topic
+    assert _pending(sns, arn) == "true"
+
+    path = urllib.parse.urlsplit(confirmation["SigningCertURL"]).path
+    with urllib.request.urlopen(handshake.url + path) as response:  # noqa: S310 - loopback
+        key = x509.load_pem_x509_certificate(response.read()).public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    fields = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
+    signed = "".join(f"{k}\n{confirmation[k]}\n" for k in fields).encode()
+    key.verify(
+        base64.b64decode(confirmation["Signature"]), signed, padding.PKCS1v15(), hashes.SHA256()
+    )
+
+    confirmed = sns.confirm_subscription(TopicArn=topic, Token=confirmation["Token"])
+    assert confirmed["SubscriptionArn"] == arn
+    assert _pending(sns, arn) == "false"
+
+
+def test_confirm_subscription_with_a_wrong_token_is_refused(
+    handshake: SnsCertProxy, subscriber: CapturingSubscriber
+) -> None:
+    sns = aws_client("sns", handshake.url)
+    topic = sns.create_topic(Name="handshake-wrong")["TopicArn"]
+    arn = sns.subscribe(
+        TopicArn=topic, Protocol="http", Endpoint=subscriber.url, ReturnSubscriptionArn=True
+    )["SubscriptionArn"]
+    with pytest.raises(ClientError, match="InvalidParameter"):
+        sns.confirm_subscription(TopicArn=topic, Token="0" * 128)
+    assert _pending(sns, arn) == "true"
+
+
+def test_an_endpoint_that_never_answers_leaves_the_subscription_pending_after_retries(
+    handshake: SnsCertProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sns_cert_proxy, "CONFIRMATION_RETRY_SECONDS", 0.05)
+    sns = aws_client("sns", handshake.url)
+    topic = sns.create_topic(Name="handshake-down")["TopicArn"]
+    arn = sns.subscribe(
+        TopicArn=topic,
+        Protocol="http",
+        Endpoint=f"http://127.0.0.1:{free_port()}/jobs",
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    _wait_for(
+        lambda: handshake.confirmation_attempts.get(arn) == sns_cert_proxy.CONFIRMATION_ATTEMPTS
+    )
+    assert _pending(sns, arn) == "true"
