@@ -22,14 +22,14 @@ $(VENV)/.stamp: requirements-dev.txt app/requirements.txt scripts/find-python313
 	@py="$$(scripts/find-python313)"; \
 	if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then \
 	  rm -rf $(VENV); "$$py" -m venv $(VENV); fi
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -qq --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 $(CHECKOV_VENV)/.stamp: requirements-checkov.txt
 	@py="$$(command -v python3.11 || command -v python3)"; \
 	[ -x $(CHECKOV_VENV)/bin/python ] || "$$py" -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip install -qq --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 .PHONY: venv

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
+import psycopg.errors
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bookapp import logs, runs
+from bookapp import logs, migrate, runs
 from bookapp.jobs import REGISTRY, InvalidJobPayload, JobContext
 from bookapp.sns import (
     MAX_BODY_BYTES,
@@ -134,7 +135,7 @@ class JobEndpoint:
         if name not in REGISTRY:
             return self._reject(message_id, envelope.message, f"unknown job {name[:100]!r}")
         try:
-            claim = runs.claim(self.engine, message_id, name, payload)
+            claim = self._claim(message_id, name, payload)
         except sa.exc.SQLAlchemyError as error:
             log.error(  # noqa: TRY400 - the reason is enough, no traceback
                 "job not claimed: database", extra={"job": name, "reason": _error_text(error)}
@@ -143,6 +144,19 @@ class JobEndpoint:
         if claim.attempt is None:
             return self._already(name, claim)
         return self._run(message_id, name, payload, claim.attempt)
+
+    def _claim(self, message_id: str, name: str, payload: Mapping[str, Any]) -> runs.Claim:
+        try:
+            return runs.claim(self.engine, message_id, name, payload)
+        except sa.exc.ProgrammingError as error:
+            # On a fresh database job_runs exists only after the first migration: db_migrate
+            # creates it (under the migration lock) and is then recorded like any other job.
+            # Every other job answers 503 until then, so SNS retries it.
+            if name != "db_migrate" or not isinstance(error.orig, psycopg.errors.UndefinedTable):
+                raise
+        log.info("job_runs missing: migrating before db_migrate is recorded", extra={"job": name})
+        migrate.upgrade_to_head(self.engine)
+        return runs.claim(self.engine, message_id, name, payload)
 
     def _reject(self, message_id: str, message: str, reason: str) -> Outcome:
         job = "?"
