@@ -2,7 +2,7 @@
 as SNS pushes.
 
 Run it with `python -m bookapp serve | migrate | publish-job NAME [--payload JSON]`; see
-docs/app.md.
+the README, "The reference app: bookapp".
 """
 
 __version__ = "1.0.0"

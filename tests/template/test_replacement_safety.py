@@ -4,8 +4,8 @@ others.
 A replaced cluster is a new, empty database (the old one leaves a snapshot); a replaced secret is a
 new password. The set of parameters that can cause either is derived from the resource schemas
 shipped with cfn-lint (see replacement.py) and must equal the list documented here and in
-docs/replacement-safety.md, so a template change that lets the image, capacity, scaling or job
-settings reach a create-only property of the database fails this module.
+the README ("Replacement safety"), so a template change that lets the image, capacity, scaling
+or job settings reach a create-only property of the database fails this module.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ NEVER_REPLACE_THE_DATABASE = {
 
 
 def documented_in_docs() -> dict[str, set[str]]:
-    """Rows `| `Parameter` | `Resource` | why |` of the table in docs/replacement-safety.md."""
-    text = (REPO_ROOT / "docs" / "replacement-safety.md").read_text(encoding="utf-8")
+    """Rows `| `Parameter` | `Resource` | why |` of the README's "Replacement safety" table."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    text = readme.split("### Replacement safety", 1)[1].split("\n## ", 1)[0]
     found: dict[str, set[str]] = {name: set() for name in PROTECTED}
     for parameter, resource in re.findall(r"^\| `(\w+)` \| `(\w+)` \|", text, re.MULTILINE):
         found[resource].add(parameter)
@@ -101,7 +102,7 @@ def test_no_parameter_reaches_the_cluster_only_through_a_dynamic_reference(
     assert conditional.dynamic_reference_parameters("DatabaseCluster") == set()
 
 
-def test_the_documented_list_matches_docs_replacement_safety(expanded: dict[str, Any]) -> None:
+def test_the_documented_list_matches_the_readme(expanded: dict[str, Any]) -> None:
     assert documented_in_docs() == DOCUMENTED
     for parameters in DOCUMENTED.values():
         assert parameters <= set(expanded["Parameters"])
