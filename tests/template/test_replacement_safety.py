@@ -58,6 +58,7 @@ NEVER_REPLACE_THE_DATABASE = {
     "AlarmEmail",
     "AlarmTopicArn",
     "DeadLetterRetentionSeconds",
+    "JobPublisherArns",
 }
 
 

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from tests.template.conftest import EXISTING_SUBNETS, Case
-from tests.template.render import Rendered
+from tests.template.render import Rendered, expanded_template, render
 
 SERVICE = "AWS::AppRunner::Service"
 STATEFUL_TYPES = frozenset(
@@ -316,3 +316,31 @@ def test_the_master_password_is_a_dynamic_reference_to_the_stack_secret(case: Ca
     generated = case.stack.props("DatabaseSecret")["GenerateSecretString"]
     assert generated["GenerateStringKey"] == "password"
     assert "password" not in generated["SecretStringTemplate"]
+
+
+def test_only_the_instance_role_may_publish_jobs_by_default(case: Case) -> None:
+    statements = case.stack.props("JobTopicPolicy")["PolicyDocument"]["Statement"]
+    [deny] = [s for s in statements if s["Effect"] == "Deny" and s["Action"] == "sns:Publish"]
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Resource"] == {"Ref": "JobTopic"}
+    assert deny["Condition"] == {
+        "ArnNotLike": {"aws:PrincipalArn": [{"Fn::GetAtt": ["InstanceRole", "Arn"]}]}
+    }
+
+
+def test_named_publishers_are_added_beside_the_instance_role() -> None:
+    others = "arn:aws:iam::123456789012:role/ops,arn:aws:iam::123456789012:role/ci-*"
+    stack = render(
+        expanded_template(),
+        {
+            "ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/a:1",
+            "JobPublisherArns": others,
+        },
+    )
+    statements = stack.props("JobTopicPolicy")["PolicyDocument"]["Statement"]
+    [deny] = [s for s in statements if s["Effect"] == "Deny"]
+    split = deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]["Fn::Split"]
+    text, variables = split[1]["Fn::Sub"]
+    assert split[0] == ","
+    assert text == "${Role}," + others
+    assert variables == {"Role": {"Fn::GetAtt": ["InstanceRole", "Arn"]}}
