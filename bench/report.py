@@ -1,0 +1,79 @@
+"""The short table `make bench` prints and docs/bench.md shows, made from a result document."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _verdict(value: float | None, target: float, *, at_least: bool) -> str:
+    if value is None:
+        return "n/a"
+    met = value >= target if at_least else value <= target
+    return "met" if met else "MISSED"
+
+
+def b1_table(b1: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "| B1 target | req/s | p50 ms | p99 ms | max ms | errors | cert downloads |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    labels = {
+        "real": f"real `POST {b1['setup']['paths']['real']}` (verify, claim, no-op job, finish)",
+        "floor_b": "floor (b): parse + one INSERT ... ON CONFLICT DO NOTHING, commit",
+        "floor_a": "floor (a): parse, 200",
+    }
+    for key, label in labels.items():
+        t = b1["targets"][key]
+        lines.append(
+            f"| {label} | {t['rps']:.0f} | {t['p50_ms']:.1f} | {t['p99_ms']:.1f} | "
+            f"{t['max_ms']:.1f} | {t['errors']} | {t['certificate_downloads']} |"
+        )
+    r = b1["ratios"]
+    lines.append("")
+    lines.append(
+        f"real ÷ (b) = {r['real_over_floor_b']:.2f} (target ≥ {r['target_real_over_floor_b']}: "
+        f"{_verdict(r['real_over_floor_b'], r['target_real_over_floor_b'], at_least=True)}); "
+        f"real ÷ (a) = {r['real_over_floor_a']:.2f}"
+    )
+    v = b1["verification"]
+    line = f"verification alone, median per message: bookapp {v['bookapp']['median_us']:.0f} µs"
+    if v.get("third_party"):
+        line += (
+            f", {v['third_party']['name']} {v['third_party']['median_us']:.0f} µs "
+            f"({v['ratio_third_party_over_bookapp']:.1f}x)"
+        )
+    lines.append(line)
+    return lines
+
+
+def b2_table(b2: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "| B2 function | cold start median (min-max) ms | floor median (min-max) ms | ratio | "
+        "package |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, f in b2["functions"].items():
+        c, fl = f["cold_start_s"], f["floor_s"]
+        lines.append(
+            f"| {name} | {c['median'] * 1000:.0f} ({c['min'] * 1000:.0f}-{c['max'] * 1000:.0f}) | "
+            f"{fl['median'] * 1000:.0f} ({fl['min'] * 1000:.0f}-{fl['max'] * 1000:.0f}) | "
+            f"{f['ratio_median']:.2f} ({_verdict(f['ratio_median'], 1.3, at_least=False)}) | "
+            f"{f['package']['disk_bytes'] // 1024} KiB |"
+        )
+    return lines
+
+
+def table(result: Mapping[str, Any]) -> str:
+    m = result["machine"]
+    memory = m["memory_bytes"] / 2**30 if m.get("memory_bytes") else 0
+    lines = [
+        f"{result['kind']} run {result['started_at']} on {m['cpu_model']}, {m['cores']} cores, "
+        f"{memory:.0f} GiB, {m['kernel']}, Python {m['python']}",
+        "",
+    ]
+    if result.get("b1"):
+        lines += [*b1_table(result["b1"]), ""]
+    if result.get("b2"):
+        lines += b2_table(result["b2"])
+    return "\n".join(lines).rstrip()
