@@ -166,28 +166,51 @@ def make_fetcher(endpoint_override: str | None, timeout: float = 5.0) -> Fetcher
 
 
 class CertificateCache:
-    """Parsed certificates by URL, least recently used dropped first; failures are not cached."""
+    """Parsed certificates by URL, least recently used dropped first; failures are not cached.
+
+    One download per URL at a time: requests that miss while it runs wait for it and take its
+    result, so a burst of deliveries at start downloads the certificate once, not once each.
+    """
 
     def __init__(self, fetch: Fetcher, max_entries: int = 32) -> None:
         self._fetch = fetch
         self._max = max_entries
         self._entries: OrderedDict[str, x509.Certificate] = OrderedDict()
         self._lock = threading.Lock()
+        self._downloads: dict[str, threading.Lock] = {}
 
-    def get(self, url: str) -> x509.Certificate:
+    def _cached(self, url: str) -> x509.Certificate | None:
         with self._lock:
             if url in self._entries:
                 self._entries.move_to_end(url)
                 return self._entries[url]
-        try:
-            certificate = x509.load_pem_x509_certificate(self._fetch(url))
-        except ValueError:
-            raise VerificationFailed("certificate", "document is not a PEM certificate") from None
+        return None
+
+    def get(self, url: str) -> x509.Certificate:
+        cached = self._cached(url)
+        if cached is not None:
+            return cached
         with self._lock:
-            self._entries[url] = certificate
-            self._entries.move_to_end(url)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            download = self._downloads.setdefault(url, threading.Lock())
+        with download:
+            cached = self._cached(url)  # another request downloaded it while this one waited
+            if cached is not None:
+                return cached
+            try:
+                certificate = x509.load_pem_x509_certificate(self._fetch(url))
+            except ValueError:
+                raise VerificationFailed(
+                    "certificate", "document is not a PEM certificate"
+                ) from None
+            finally:
+                with self._lock:
+                    if self._downloads.get(url) is download:
+                        del self._downloads[url]
+            with self._lock:
+                self._entries[url] = certificate
+                self._entries.move_to_end(url)
+                while len(self._entries) > self._max:
+                    self._entries.popitem(last=False)
         return certificate
 
     def __len__(self) -> int:
