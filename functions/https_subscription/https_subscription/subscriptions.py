@@ -7,6 +7,7 @@ was attempted, on which topic or endpoint (never a query string), and what to do
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -56,12 +57,20 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+_URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)[?#][^\s\"']*")
+
+
+def scrub_urls(text: str) -> str:
+    """SNS error messages may quote the endpoint: drop any URL's query string and fragment."""
+    return _URL_QUERY.sub(r"\1", text)
+
+
 def _explain(error: Exception, action: str, target: str) -> SubscriptionError:
-    """Turn an SNS failure into a Reason; the raw error goes to the log."""
-    logger.warning("sns:%s on %s failed: %s", action, target, error)
+    """Turn an SNS failure into a Reason; the raw error goes to the log (without query strings)."""
+    logger.warning("sns:%s on %s failed: %s", action, target, scrub_urls(str(error)))
     if isinstance(error, ClientError):
         code = error_code(error)
-        message = str(error.response.get("Error", {}).get("Message", ""))[:120]
+        message = scrub_urls(str(error.response.get("Error", {}).get("Message", "")))[:120]
         # The Reason is built with str.format; SNS messages quote JSON policies.
         message = message.replace("{", "{{").replace("}", "}}")
         code = code.replace("{", "{{").replace("}", "}}")

@@ -8,6 +8,7 @@ moto plays SNS (with subscriptions held pending by the fixture); botocore's Stub
 from __future__ import annotations
 
 import json
+import logging
 import time
 from types import ModuleType
 from typing import Any
@@ -576,3 +577,29 @@ def test_handler_answers_within_the_lambda_time_even_with_a_long_confirmation_ti
 
     assert cfn_responses.only["Status"] == "FAILED"
     assert sum(fake_clock.sleeps) <= 900 - subscription_handler.MARGIN_SECONDS
+
+
+def test_an_sns_error_quoting_the_endpoint_loses_its_query_string_in_reason_and_log(
+    subscription_handler: ModuleType,
+    stubbed: tuple[Any, Stubber],
+    cfn_responses: CfnResponses,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, stubber = stubbed
+    endpoint = "https://jobs.example.com/jobs?token=s3cr3t-t0ken"
+    stubber.add_client_error(
+        "subscribe",
+        "InvalidParameter",
+        f"Invalid parameter: Endpoint {endpoint} is not reachable",
+        http_status_code=400,
+    )
+    caplog.set_level(logging.DEBUG)
+
+    with stubber:
+        invoke(subscription_handler, load_event("https_subscription/create", Endpoint=endpoint))
+
+    body = cfn_responses.only
+    assert body["Status"] == "FAILED"
+    assert "https://jobs.example.com/jobs" in body["Reason"]
+    assert "s3cr3t-t0ken" not in body["Reason"]
+    assert "s3cr3t-t0ken" not in caplog.text
