@@ -80,7 +80,9 @@ SMOKE = B1Parameters(
 )
 
 
-def _signed_bodies(signer: Signer, cert_url: str, count: int) -> list[bytes]:
+def _signed_bodies(
+    signer: Signer, cert_url: str, count: int, subject: str | None = None
+) -> list[bytes]:
     return [
         json.dumps(
             build_envelope(
@@ -90,6 +92,7 @@ def _signed_bodies(signer: Signer, cert_url: str, count: int) -> list[bytes]:
                 topic_arn=TOPIC_ARN,
                 message={"job": NOOP_JOB, "payload": {}, "timestamp": int(time.time())},
                 signature_version="2",
+                subject=subject,
             )
         ).encode()
         for _ in range(count)
@@ -236,7 +239,8 @@ def _count(pg: PostgresServer, sql: str) -> int:
 def verification_alone(
     workdir: Path, params: B1Parameters, signer: Signer, cert_url: str
 ) -> dict[str, Any]:
-    bodies = _signed_bodies(signer, cert_url, params.verify_messages)
+    # aws-sns-verifier's model requires a Subject key; give every message one (both sign it).
+    bodies = _signed_bodies(signer, cert_url, params.verify_messages, subject="bench job")
     envelopes = workdir / "verify-envelopes.txt"
     envelopes.write_bytes(b"\n".join(bodies) + b"\n")
     cert = workdir / "signing-cert.pem"
