@@ -184,11 +184,34 @@ def test_an_acu_value_outside_aurora_serverless_v2_bounds_is_refused(
     assert len(cfn_lint_parameter_errors(source, values)) == 1
 
 
-@pytest.mark.parametrize("value", ["0", "0.5", "16"])
-def test_an_acu_minimum_aurora_accepts_passes(source: dict[str, Any], value: str) -> None:
-    values = {"ImageUri": GOOD_IMAGE, "DatabaseMinCapacity": value}
+@pytest.mark.parametrize(
+    ("minimum", "maximum"), [("0", "4"), ("0.5", "1"), ("16", "16"), ("2", "256")]
+)
+def test_an_acu_range_aurora_accepts_passes(
+    source: dict[str, Any], minimum: str, maximum: str
+) -> None:
+    values = {
+        "ImageUri": GOOD_IMAGE,
+        "DatabaseMinCapacity": minimum,
+        "DatabaseMaxCapacity": maximum,
+    }
     assert validate(source, values) == []
     assert cfn_lint_parameter_errors(source, values) == []
+
+
+@pytest.mark.parametrize(("minimum", "maximum"), [("16", "1"), ("16", "8"), ("4", "2"), ("2", "1")])
+def test_an_acu_minimum_above_the_maximum_is_refused_by_the_rules(
+    source: dict[str, Any], minimum: str, maximum: str
+) -> None:
+    values = {
+        "ImageUri": GOOD_IMAGE,
+        "DatabaseMinCapacity": minimum,
+        "DatabaseMaxCapacity": maximum,
+    }
+    assert validate(source, values) == [
+        f"rule CapacityMin{minimum}: DatabaseMaxCapacity must be at least "
+        f"DatabaseMinCapacity ({minimum})."
+    ]
 
 
 @pytest.mark.parametrize(
