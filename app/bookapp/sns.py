@@ -137,6 +137,19 @@ def check_certificate_url(url: str) -> None:
 Fetcher = Callable[[str], bytes]
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """urlopen follows up to 10 redirects to any host, http included; the URL was checked, the
+    target of a redirect was not. Returning None makes urllib raise the 3xx as an HTTPError."""
+
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+_OPENER: Final = urllib.request.build_opener(_RefuseRedirects)
+# The answers that mean "later" rather than "no": SNS retries a 503 from us.
+_RETRYABLE_STATUS: Final = frozenset({408, 429})
+
+
 def make_fetcher(endpoint_override: str | None, timeout: float = 5.0) -> Fetcher:
     """Download over HTTPS from the validated host, or from `endpoint_override` + the URL's path."""
 
@@ -146,10 +159,12 @@ def make_fetcher(endpoint_override: str | None, timeout: float = 5.0) -> Fetcher
             target = endpoint_override.rstrip("/") + urlsplit(url).path
         request = urllib.request.Request(target, headers={"User-Agent": "bookapp"})  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=timeout) as response:
                 data: bytes = response.read(_MAX_CERT_BYTES + 1)
         except urllib.error.HTTPError as error:
-            if error.code >= 500:
+            if 300 <= error.code < 400:
+                raise VerificationFailed("SigningCertURL", "redirect") from None
+            if error.code >= 500 or error.code in _RETRYABLE_STATUS:
                 raise CertificateUnavailable(
                     f"certificate download answered {error.code}"
                 ) from None
