@@ -55,5 +55,7 @@ def create_engine(url: URL, *, pool_size: int = POOL_SIZE) -> Engine:
         max_overflow=0,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # Error messages would otherwise end with every bound value: job payloads in the logs.
+        hide_parameters=True,
         connect_args={"connect_timeout": 5, "application_name": "bookapp"},
     )

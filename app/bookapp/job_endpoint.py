@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,15 @@ def _answer(status: int, outcome: str, **extra: Any) -> Outcome:
 
 
 def _error_text(error: BaseException) -> str:
+    """A short reason for logs and job_runs.error that carries no job data.
+
+    SQLAlchemy's message ends with the statement and its parameters (the payload), and
+    PostgreSQL's DETAIL and CONTEXT lines may quote the values: keep the driver's error class and
+    its first line only.
+    """
+    if isinstance(error, sa.exc.SQLAlchemyError):
+        source: BaseException = getattr(error, "orig", None) or error
+        return f"{type(source).__name__}: {str(source).partition(chr(10))[0]}"[:1000]
     return f"{type(error).__name__}: {error}"[:1000]
 
 
@@ -191,6 +201,18 @@ class JobEndpoint:
                 REGISTRY[name](payload, JobContext(engine=self.engine, message_id=message_id))
         except InvalidJobPayload as error:
             status, error_text = "rejected", str(error)
+        except sa.exc.SQLAlchemyError as error:
+            # No exc_info: the exception's text quotes the statement's values; the frames say where.
+            log.error(  # noqa: TRY400
+                "job failed",
+                extra={
+                    "job": name,
+                    "attempt": attempt,
+                    "reason": _error_text(error),
+                    "traceback": "".join(traceback.format_tb(error.__traceback__)),
+                },
+            )
+            status, error_text = "failed", _error_text(error)
         except Exception as error:
             log.exception("job failed", extra={"job": name, "attempt": attempt})
             status, error_text = "failed", _error_text(error)
