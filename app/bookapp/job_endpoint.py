@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,13 @@ from bookapp.sns import (
 )
 
 log = logging.getLogger(__name__)
+
+# How long a run that has finished keeps trying to record its outcome while the database is away.
+# The request may be past SNS's 15 s already; what matters is that the outcome gets recorded once
+# the database is back, so SNS's retry finds it (200 duplicate) instead of waiting for the lease to
+# expire and running the job again. The heartbeat keeps the run's lease alive meanwhile.
+FINISH_RETRY_SECONDS = 60.0
+_FINISH_MAX_DELAY = 2.0
 
 SnsConfirmer = Callable[[str, str], None]  # (topic ARN, token)
 
@@ -196,32 +204,31 @@ class JobEndpoint:
         log.info("job started", extra={"job": name, "attempt": attempt})
         status: runs.RunStatus
         error_text: str | None = None
-        try:
-            with runs.Heartbeat(self.engine, message_id, attempt):
+        with runs.Heartbeat(self.engine, message_id, attempt):
+            try:
                 REGISTRY[name](payload, JobContext(engine=self.engine, message_id=message_id))
-        except InvalidJobPayload as error:
-            status, error_text = "rejected", str(error)
-        except sa.exc.SQLAlchemyError as error:
-            # No exc_info: the exception's text quotes the statement's values; the frames say where.
-            log.error(  # noqa: TRY400
-                "job failed",
-                extra={
-                    "job": name,
-                    "attempt": attempt,
-                    "reason": _error_text(error),
-                    "traceback": "".join(traceback.format_tb(error.__traceback__)),
-                },
-            )
-            status, error_text = "failed", _error_text(error)
-        except Exception as error:
-            log.exception("job failed", extra={"job": name, "attempt": attempt})
-            status, error_text = "failed", _error_text(error)
-        else:
-            status = "succeeded"
-        try:
-            runs.finish(self.engine, message_id, attempt, status, error_text)
-        except sa.exc.SQLAlchemyError as error:
-            log.error("job outcome not recorded", extra={"job": name, "reason": _error_text(error)})  # noqa: TRY400
+            except InvalidJobPayload as error:
+                status, error_text = "rejected", str(error)
+            except sa.exc.SQLAlchemyError as error:
+                # No exc_info: the exception's text quotes the statement's values; the frames
+                # say where it failed.
+                log.error(  # noqa: TRY400
+                    "job failed",
+                    extra={
+                        "job": name,
+                        "attempt": attempt,
+                        "reason": _error_text(error),
+                        "traceback": "".join(traceback.format_tb(error.__traceback__)),
+                    },
+                )
+                status, error_text = "failed", _error_text(error)
+            except Exception as error:
+                log.exception("job failed", extra={"job": name, "attempt": attempt})
+                status, error_text = "failed", _error_text(error)
+            else:
+                status = "succeeded"
+            recorded = self._finish(name, message_id, attempt, status, error_text)
+        if recorded is None:
             return _answer(503, "unavailable", reason="database unavailable")
         log.info("job finished", extra={"job": name, "attempt": attempt, "run_status": status})
         if status == "succeeded":
@@ -229,6 +236,35 @@ class JobEndpoint:
         if status == "rejected":
             return _answer(422, "rejected", reason=error_text, attempt=attempt)
         return _answer(500, "failed", attempt=attempt)
+
+    def _finish(
+        self,
+        name: str,
+        message_id: str,
+        attempt: int,
+        status: runs.RunStatus,
+        error_text: str | None,
+    ) -> bool | None:
+        """runs.finish, retried with backoff for FINISH_RETRY_SECONDS; None if never recorded."""
+        deadline = time.monotonic() + FINISH_RETRY_SECONDS
+        delay = 0.25
+        while True:
+            try:
+                return runs.finish(self.engine, message_id, attempt, status, error_text)
+            except sa.exc.SQLAlchemyError as error:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    log.error(  # noqa: TRY400 - the reason is enough, no traceback
+                        "job outcome not recorded",
+                        extra={"job": name, "run_status": status, "reason": _error_text(error)},
+                    )
+                    return None
+                log.warning(
+                    "job outcome not recorded yet: retrying",
+                    extra={"job": name, "run_status": status, "reason": _error_text(error)},
+                )
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, _FINISH_MAX_DELAY)
 
 
 async def _read_limited(request: Request) -> bytes | None:

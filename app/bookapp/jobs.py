@@ -8,6 +8,7 @@ treated as transient (5xx: SNS retries, then the dead-letter queue keeps the mes
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -107,8 +108,8 @@ def test_book_job(payload: Mapping[str, Any], ctx: JobContext) -> None:
         raise InvalidJobPayload("test_book_job: fail must be true or false")
     with ctx.engine.connect() as connection:
         count = connection.execute(sa.select(sa.func.count()).select_from(books)).scalar_one()
-        if sleep:
-            connection.execute(sa.text("SELECT pg_sleep(:s)"), {"s": float(sleep)})
+    # Sleeps like a long job that is not holding a database connection.
+    time.sleep(float(sleep))
     if fail:
         raise RuntimeError("test_book_job failed on request (payload fail=true)")
     log.info("test_book_job ran", extra={"books": count})

@@ -60,13 +60,13 @@ def claim(
     message_id: str,
     job: str,
     payload: Mapping[str, Any],
-    lease: float = LEASE_SECONDS,
+    lease: float | None = None,
 ) -> Claim:
     params = {
         "message_id": message_id,
         "job": job,
         "payload": json.dumps(payload),
-        "lease": lease,
+        "lease": LEASE_SECONDS if lease is None else lease,  # read now, so tests can patch it
     }
     with engine.begin() as connection:
         attempt = connection.execute(_CLAIM, params).scalar_one_or_none()
@@ -114,11 +114,11 @@ class Heartbeat:
     """Touches heartbeat_at while a job runs, so a long run is not mistaken for an abandoned one."""
 
     def __init__(
-        self, engine: Engine, message_id: str, attempt: int, interval: float = HEARTBEAT_SECONDS
+        self, engine: Engine, message_id: str, attempt: int, interval: float | None = None
     ) -> None:
         self._engine = engine
         self._params = {"message_id": message_id, "attempt": attempt}
-        self._interval = interval
+        self._interval = HEARTBEAT_SECONDS if interval is None else interval
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"heartbeat-{message_id}", daemon=True

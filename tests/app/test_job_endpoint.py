@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from bookapp import aws, jobs
+from bookapp import aws, job_endpoint, jobs
 from bookapp.sns import MAX_BODY_BYTES
 from harness.postgres import PostgresServer
 from harness.sns_signing import CertificateServer, Signer, TestCA, build_envelope, sign_envelope
@@ -409,3 +409,63 @@ def test_rejection_log_names_the_failed_check(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
     [rejected] = [line for line in lines if line["message"] == "job request rejected"]
     assert rejected["check"] == "TopicArn"
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_database_lost_while_the_job_runs_records_the_outcome_when_it_is_back(
+    client: TestClient,
+    notification: Deliver,
+    engine: sa.Engine,
+    pg: PostgresServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    envelope = notification(payload={"sleep_seconds": 3})
+    capsys.readouterr()
+    answers: list[Any] = []
+    delivery = threading.Thread(target=lambda: answers.append(post(client, envelope)))
+    delivery.start()
+    _wait_for(lambda: [r["status"] for r in job_runs(engine)] == ["running"], 10)
+    time.sleep(0.5)  # the job has read its books and sleeps
+    pg.stop()
+    try:
+        time.sleep(4)  # the job ends meanwhile; recording its outcome fails and is retried
+    finally:
+        pg.start()
+    delivery.join(timeout=60)
+    assert [a.status_code for a in answers] == [200], [a.text for a in answers]
+    # SNS retries (its 15 s passed long ago): the outcome is there, nothing runs again.
+    assert post(client, envelope).json() == {"status": "succeeded", "duplicate": True}
+    [run] = job_runs(engine)
+    assert (run["status"], run["attempts"]) == ("succeeded", 1)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    assert [line["message"] for line in lines].count("test_book_job ran") == 1
+    assert any(line["message"] == "job outcome not recorded yet: retrying" for line in lines)
+
+
+def test_outcome_that_cannot_be_recorded_in_time_answers_503(
+    client: TestClient,
+    notification: Deliver,
+    pg: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(job_endpoint, "FINISH_RETRY_SECONDS", 1.0)
+    counter_stops_database = Counter()
+
+    def job(payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
+        counter_stops_database(payload, ctx)
+        pg.stop()
+
+    monkeypatch.setitem(jobs.REGISTRY, "count_job", job)
+    try:
+        response = post(client, notification(job="count_job"))
+    finally:
+        pg.start()
+    assert response.status_code == 503
+    assert response.json()["reason"] == "database unavailable"
+    assert counter_stops_database.runs == 1

@@ -43,3 +43,14 @@ def test_only_the_owning_attempt_records_the_outcome(engine: sa.Engine) -> None:
     runs.claim(engine, message_id, "test_book_job", {}, lease=1.0)
     assert runs.finish(engine, message_id, 1, "succeeded") is False
     assert runs.finish(engine, message_id, 2, "succeeded") is True
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_lease_is_read_when_claiming_so_it_can_be_changed(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id = str(uuid.uuid4())
+    runs.claim(engine, message_id, "test_book_job", {})
+    monkeypatch.setattr(runs, "LEASE_SECONDS", 0.5)
+    time.sleep(0.6)
+    assert runs.claim(engine, message_id, "test_book_job", {}).attempt == 2
