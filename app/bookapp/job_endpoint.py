@@ -230,6 +230,14 @@ class JobEndpoint:
             recorded = self._finish(name, message_id, attempt, status, error_text)
         if recorded is None:
             return _answer(503, "unavailable", reason="database unavailable")
+        if not recorded:
+            # The lease ran out (no heartbeat for LEASE_SECONDS) and another delivery claimed the
+            # run: that attempt records the outcome. SNS need not retry this one.
+            log.warning(
+                f"outcome not recorded: attempt {attempt} no longer owns the run",
+                extra={"job": name, "attempt": attempt, "run_status": status},
+            )
+            return _answer(200, status, attempt=attempt, superseded=True)
         log.info("job finished", extra={"job": name, "attempt": attempt, "run_status": status})
         if status == "succeeded":
             return _answer(200, "succeeded", attempt=attempt)

@@ -469,3 +469,30 @@ def test_outcome_that_cannot_be_recorded_in_time_answers_503(
     assert response.status_code == 503
     assert response.json()["reason"] == "database unavailable"
     assert counter_stops_database.runs == 1
+
+
+def test_run_taken_over_by_another_attempt_answers_200_superseded_and_records_nothing(
+    client: TestClient,
+    notification: Deliver,
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def overtaken(payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
+        # As if this run's lease had expired and a later delivery had claimed it (attempt 2).
+        with ctx.engine.begin() as connection:
+            connection.execute(
+                sa.text("UPDATE job_runs SET attempts = 2 WHERE message_id = :m"),
+                {"m": ctx.message_id},
+            )
+
+    monkeypatch.setitem(jobs.REGISTRY, "count_job", overtaken)
+    capsys.readouterr()
+    response = post(client, notification(job="count_job"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "succeeded", "attempt": 1, "superseded": True}
+    [run] = job_runs(engine)
+    assert (run["status"], run["attempts"], run["finished_at"]) == ("running", 2, None)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    [warning] = [line for line in lines if line["level"] == "WARNING"]
+    assert warning["message"] == "outcome not recorded: attempt 1 no longer owns the run"
