@@ -13,7 +13,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from harness.processes import ChildProcess, free_port, http_status, wait_until
+from harness.processes import (
+    ChildProcess,
+    PortInUseError,
+    bind_failed,
+    http_status,
+    start_on_free_port,
+    wait_until,
+)
 
 # moto answers its own dashboard API without any AWS signature: a cheap readiness probe.
 _READY_PATH = "/moto-api/data.json"
@@ -40,27 +47,31 @@ class MotoServer:
 
     def start(self) -> Self:
         # Another process may take the free port before moto binds it: try a few ports.
-        for _attempt in range(3):
-            self.port = free_port()
-            env = {**os.environ, "MOTO_PORT": str(self.port)}
-            child = ChildProcess(
-                "moto",
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                log_path=self.workdir / "moto.log",
-                env=env,
-            )
-            self._child = child
-            try:
-                wait_until(self._ready, timeout=self.start_timeout, what="moto's server")
-            except (TimeoutError, RuntimeError):
-                child.stop()
-                if "in use" in child.log_tail():
-                    continue
-                raise RuntimeError(
-                    f"moto's server did not start on port {self.port}:\n{child.log_tail()}"
-                ) from None
-            return self
-        raise RuntimeError("moto's server found no free port after 3 attempts")
+        start_on_free_port(self._launch, what="moto's server", attempts=3)
+        return self
+
+    def _launch(self, port: int) -> ChildProcess:
+        self.port = port
+        child = ChildProcess(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            log_path=self.workdir / "moto.log",
+            env={**os.environ, "MOTO_PORT": str(port)},
+        )
+        self._child = child
+        try:
+            wait_until(self._ready, timeout=self.start_timeout, what="moto's server")
+        except (TimeoutError, RuntimeError):
+            child.stop()
+            if bind_failed(child.output()):
+                raise PortInUseError(f"moto's server could not bind port {port}") from None
+            raise RuntimeError(
+                f"moto's server did not start on port {port}:\n{child.log_tail()}"
+            ) from None
+        except BaseException:
+            child.stop()
+            raise
+        return child
 
     def _ready(self) -> bool | None:
         if self._child is not None and not self._child.alive():

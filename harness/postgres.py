@@ -6,6 +6,13 @@ connection-string encoding bugs show up here and not in production. The server l
 folder on a free loopback port; it can be stopped and started again (the end-to-end tests take the
 database away mid-run), and leaving the context manager removes the process and the folder.
 
+The postmaster runs in the foreground as our child process (`postgres -D ...`, as the postgres
+user when we are root), not through `pg_ctl start`, which detaches it (its parent becomes PID 1)
+so that nothing but an explicit `pg_ctl stop` ends it. As a child it is stopped with the rest of
+the harness's processes, its exit is seen at once, and a test can check it is gone by its pid.
+If another process takes the picked port before the server binds it, the first start moves to a
+new port (a few times); a restart keeps its port, since clients already hold the URL.
+
 Usage::
 
     with running_postgres() as pg:
@@ -22,6 +29,7 @@ import glob
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -36,10 +44,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from harness.processes import ChildProcess, PortInUseError, bind_failed, start_on_free_port
+
 __all__ = ["PostgresError", "PostgresServer", "find_bindir", "running_postgres"]
 
 # Every character that breaks a naive "postgresql://user:password@host/db" string.
 HOSTILE_PASSWORD_CHARS = "@:/?#%+ "  # noqa: S105 - characters, not a secret
+
+# pg_ctl's shutdown modes are these signals to the postmaster.
+_STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
+# How many ports the first start tries when another process takes the picked one.
+PORT_ATTEMPTS = 3
 
 
 class PostgresError(RuntimeError):
@@ -111,6 +126,7 @@ class PostgresServer:
         default_factory=lambda: f"p{HOSTILE_PASSWORD_CHARS}{secrets.token_hex(8)}", repr=False
     )
     _as_postgres: bool = field(default=False, repr=False)
+    _child: ChildProcess | None = field(default=None, repr=False, compare=False)
 
     @property
     def data_dir(self) -> Path:
@@ -211,53 +227,103 @@ class PostgresServer:
             "hostssl all all 127.0.0.1/32 scram-sha-256\n"
             "hostnossl all all 0.0.0.0/0 reject\n"
         )
-        self.start()
+        self._start_on_a_free_port(timeout=30.0)
         literal = self.password.replace("'", "''")
         self.psql(f"CREATE ROLE {self.user} LOGIN PASSWORD '{literal}'")
         self.psql(f"CREATE DATABASE {self.dbname} OWNER {self.user}")
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server (again) on the same port with the same data."""
-        self._run(
-            [
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_file),
-                "-w",
-                "-t",
-                str(int(timeout)),
-                "start",
-            ]
+        try:
+            self._launch(self.port, timeout)
+        except PortInUseError:
+            raise PostgresError(
+                f"port {self.port} was taken by another process while PostgreSQL was stopped"
+            ) from None
+
+    def _start_on_a_free_port(self, timeout: float) -> None:
+        start_on_free_port(
+            lambda port: self._launch(port, timeout),
+            what="PostgreSQL",
+            attempts=PORT_ATTEMPTS,
+            first_port=self.port,
+            pick=_free_port,
         )
-        self._wait_for_tcp(timeout)
+
+    def _launch(self, port: int, timeout: float) -> None:
+        if self.is_running:
+            raise PostgresError(f"PostgreSQL is already running on port {self.port}")
+        child = ChildProcess(
+            "postgres",
+            [str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(port)],
+            log_path=self.log_file,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C"},
+            user="postgres" if self._as_postgres else None,
+        )
+        self._child = child
+        self.port = port
+        try:
+            self._wait_until_ready(child, timeout)
+        except BaseException:
+            child.stop()
+            raise
 
     def stop(self, mode: str = "fast") -> None:
-        """Stop the server; `mode` is pg_ctl's: smart, fast or immediate."""
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-m", mode, "stop"])
+        """Stop the server; `mode` is pg_ctl's: smart, fast or immediate. Idempotent."""
+        if mode not in _STOP_SIGNALS:
+            raise ValueError(f"stop mode must be one of {', '.join(_STOP_SIGNALS)}, got {mode!r}")
+        child = self._child
+        if child is None:
+            return
+        if child.alive():
+            # The postmaster alone: it takes its backends down in the chosen mode.
+            os.kill(child.pid, _STOP_SIGNALS[mode])
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(timeout=60)
+        child.stop(timeout=5)  # anything left in its session, then the log file
 
     @property
     def is_running(self) -> bool:
-        result = subprocess.run(  # noqa: S603
-            self._command([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "status"]),
-            capture_output=True,
-            check=False,
-        )
-        return result.returncode == 0
+        return self._child is not None and self._child.alive()
 
-    def _wait_for_tcp(self, timeout: float) -> None:
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs."""
+        return self._child.pid if self.is_running and self._child is not None else None
+
+    def _wait_until_ready(self, child: ChildProcess, timeout: float) -> None:
+        """Until postmaster.pid says "ready" (recovery done) and the TCP port accepts."""
         deadline = time.monotonic() + timeout
+        status_file = self.data_dir / "postmaster.pid"
         while True:
+            if not child.alive():
+                output = child.output()
+                if bind_failed(output):
+                    raise PortInUseError(f"PostgreSQL could not bind port {self.port}")
+                tail = "\n".join(output.splitlines()[-10:])
+                raise PostgresError(
+                    f"PostgreSQL exited ({child.process.returncode}) while starting:\n{tail}"
+                )
             try:
-                with socket.create_connection((self.host, self.port), timeout=1):
-                    return
+                lines = status_file.read_text().splitlines()
             except OSError:
-                if time.monotonic() > deadline:
-                    raise PostgresError(
-                        f"PostgreSQL did not accept connections on port {self.port}"
-                    ) from None
-                time.sleep(0.05)
+                lines = []
+            # Line 8 of postmaster.pid is the postmaster's state, as pg_ctl -w reads it.
+            if len(lines) >= 8 and lines[7].strip() == "ready" and self._accepts_tcp():
+                return
+            if time.monotonic() > deadline:
+                raise PostgresError(
+                    f"PostgreSQL did not accept connections on port {self.port} "
+                    f"within {timeout:.0f} s"
+                )
+            time.sleep(0.05)
+
+    def _accepts_tcp(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     # -- administration ------------------------------------------------------------------------
 
@@ -311,7 +377,6 @@ def running_postgres(bindir: Path | None = None) -> Iterator[PostgresServer]:
         yield server
     finally:
         try:
-            if server.data_dir.exists() and server.is_running:
-                server.stop("immediate")
+            server.stop("immediate")
         finally:
             shutil.rmtree(root, ignore_errors=True)

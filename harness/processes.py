@@ -1,15 +1,23 @@
 """Child processes and loopback ports for the local rehearsal.
 
-Every stand-in the rehearsal starts (moto's server, the Lambda runtime processes, the app) is a
-child process in its own session, so that stopping it also stops whatever it spawned, and nothing
-outlives the demo or the test run. Output goes to a log file in the run's temporary folder, never
-to the terminal: a child may log a secret that the demo itself must not print.
+Every stand-in the rehearsal starts (PostgreSQL, moto's server, the Lambda runtime processes, the
+app) is a child process in its own session, so that stopping it also stops whatever it spawned, and
+nothing outlives the demo or the test run. Being in its own session, a child does not get the
+signals sent to the terminal's or the CI job's process group: the process that started it must stop
+it, so the demo and pytest turn SIGTERM into KeyboardInterrupt and clean up with SIGINT and SIGTERM
+ignored. Output goes to a log file in the run's temporary folder, never to the terminal: a child may
+log a secret that the demo itself must not print.
+
+A free port is only free when it is picked: something else may bind it before the child does. The
+children that bind a picked port start through `start_on_free_port`, which tries a new port when
+the child reports the clash.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -19,6 +27,13 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
+
+# What PostgreSQL, uvicorn and werkzeug (moto) print when the port they were given is taken.
+_BIND_FAILURES = ("address already in use", "could not bind")
+
+
+class PortInUseError(RuntimeError):
+    """A child could not bind the port it was given: another process took it first."""
 
 
 def free_port() -> int:
@@ -43,6 +58,39 @@ def wait_until[T](
         time.sleep(interval)
 
 
+def bind_failed(output: str) -> bool:
+    """Whether a child's output says it could not bind its port."""
+    text = output.lower()
+    return any(marker in text for marker in _BIND_FAILURES)
+
+
+def start_on_free_port[T](
+    launch: Callable[[int], T],
+    *,
+    what: str,
+    attempts: int = 3,
+    first_port: int | None = None,
+    pick: Callable[[], int] = free_port,
+) -> T:
+    """`launch(port)` on a free port; a new port each time it raises PortInUseError.
+
+    `first_port` is tried first when given (a port picked earlier, e.g. written in a config).
+    After `attempts` clashes, RuntimeError names `what` and the ports tried.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+    tried: list[int] = []
+    for attempt in range(attempts):
+        port = first_port if attempt == 0 and first_port is not None else pick()
+        tried.append(port)
+        try:
+            return launch(port)
+        except PortInUseError:
+            continue
+    ports = ", ".join(str(port) for port in tried)
+    raise RuntimeError(f"{what} found its port taken {attempts} times (ports {ports})")
+
+
 def http_status(url: str, timeout: float = 2.0) -> int | None:
     """The HTTP status of GET `url`, or None when nothing answers."""
     try:
@@ -56,7 +104,11 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
 
 
 class ChildProcess:
-    """A child process in its own session, with its output in a log file."""
+    """A child process in its own session, with its output in a log file.
+
+    `user` runs it as that user (and its group only), e.g. PostgreSQL, which refuses root; the
+    process stays our child, so its pid and its exit are ours to see.
+    """
 
     def __init__(
         self,
@@ -66,19 +118,34 @@ class ChildProcess:
         log_path: Path,
         env: Mapping[str, str],
         cwd: Path | None = None,
+        user: str | None = None,
     ) -> None:
         self.name = name
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - argv built by the harness, no shell
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
-        )
+        self._log_offset = self._log.tell()
+        uid: int | None = None
+        gid: int | None = None
+        groups: list[int] | None = None
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            uid, gid, groups = entry.pw_uid, entry.pw_gid, []
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - argv built by the harness, no shell
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+                user=uid,
+                group=gid,
+                extra_groups=groups,
+            )
+        except BaseException:
+            self._log.close()
+            raise
 
     @property
     def pid(self) -> int:
@@ -94,6 +161,15 @@ class ChildProcess:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def output(self) -> str:
+        """What this child wrote to its log so far (not earlier runs that shared the file)."""
+        try:
+            with self.log_path.open("rb") as handle:
+                handle.seek(self._log_offset)
+                return handle.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM to the child's process group, SIGKILL after `timeout` s; idempotent."""
