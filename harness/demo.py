@@ -9,7 +9,8 @@ The steps follow the deploy order of the stack (Aurora, Custom::SecretEnvironmen
 Custom::HttpsSubscription), then the job flow, then Update and Delete of both custom resources.
 Each step prints what it did and how long it took, never a secret value. The first failing step
 ends the run with exit status 1 and its name; every process started is stopped on the way out,
-also on Ctrl-C or SIGTERM. `--keep` leaves the system running until Ctrl-C.
+also on Ctrl-C or SIGTERM (a second one during the cleanup is ignored, so the cleanup finishes).
+`--keep` leaves the system running until Ctrl-C.
 
 `Rehearsal` is also what the end-to-end tests drive (tests/e2e).
 """
@@ -44,7 +45,7 @@ from harness.lambda_runtime import (
 )
 from harness.moto_server import MotoServer
 from harness.postgres import PostgresServer, running_postgres
-from harness.processes import ChildProcess, free_port, http_status, wait_until
+from harness.processes import ChildProcess, free_port, http_status, signals_ignored, wait_until
 from harness.sns_cert_proxy import SnsCertProxy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +181,9 @@ class Rehearsal:
         return _client(service, self.moto.url)
 
     def close(self) -> None:
-        self._stack.close()
+        """Stops every process and removes the folders; a second Ctrl-C meanwhile is ignored."""
+        with signals_ignored():
+            self._stack.close()
 
     def __enter__(self) -> Rehearsal:
         return self
@@ -189,8 +192,10 @@ class Rehearsal:
         self.close()
 
     def pids(self) -> list[int]:
-        """Every process id the rehearsal started itself (the children it runs, not PostgreSQL)."""
+        """Every process id the rehearsal started: its children, moto, the functions, PostgreSQL."""
         pids = [child.pid for child in self.children]
+        if self.postgres is not None and self.postgres.pid is not None:
+            pids.append(self.postgres.pid)
         if self.moto is not None and self.moto.port:
             pids.append(self.moto.child.pid)
         pids.extend(
@@ -695,12 +700,15 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             failed = reporter.results[-1].name if reporter.results else "start"
         finally:
-            print(reporter.summary(), flush=True)
-            if failed is not None:
-                print(f"\nThe rehearsal failed at: {failed}", file=sys.stderr, flush=True)
-                kept = _keep_logs(rehearsal.workdir)
-                print(f"The processes' logs are in {kept} (local only; may hold secrets).")
-            print("Stopping every process the rehearsal started ...", flush=True)
+            # From here to the end of the cleanup, another Ctrl-C or SIGTERM is ignored.
+            with signals_ignored():
+                print(reporter.summary(), flush=True)
+                if failed is not None:
+                    print(f"\nThe rehearsal failed at: {failed}", file=sys.stderr, flush=True)
+                    kept = _keep_logs(rehearsal.workdir)
+                    print(f"The processes' logs are in {kept} (local only; may hold secrets).")
+                print("Stopping every process the rehearsal started ...", flush=True)
+                rehearsal.close()
     return 1 if failed is not None else 0
 
 

@@ -21,10 +21,11 @@ import pwd
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -89,6 +90,25 @@ def start_on_free_port[T](
             continue
     ports = ", ".join(str(port) for port in tried)
     raise RuntimeError(f"{what} found its port taken {attempts} times (ports {ports})")
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM are ignored inside: a second Ctrl-C must not cut a cleanup short.
+
+    Only the main thread can change signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:

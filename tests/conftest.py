@@ -1,8 +1,18 @@
-"""Suite-wide settings: a fixed region and fake credentials, so no test reaches real AWS."""
+"""Suite-wide settings: a fixed region and fake credentials, so no test reaches real AWS.
+
+Also: SIGTERM (a CI timeout, `kill` of `make test`) stops the run like Ctrl-C does, so fixture
+teardown stops the processes the end-to-end tests started (each runs in its own session and gets
+no signal of its own) and removes their temporary folders. Without this, SIGTERM ends pytest at
+once and leaves moto, the Lambda runtimes, the app and PostgreSQL running.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from types import FrameType
+from typing import Any
 
 import pytest
 
@@ -29,3 +39,23 @@ def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 # Module import time (before fixtures) must not see real credentials either.
 for _key, _value in _FAKE_AWS.items():
     os.environ[_key] = _value
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+_previous_handlers: dict[int, Any] = {}
+
+
+def pytest_configure() -> None:
+    # Only the main thread may set signal handlers; pytest runs tests there.
+    if threading.current_thread() is threading.main_thread():
+        _previous_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
+
+
+def pytest_unconfigure() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for signum, handler in _previous_handlers.items():
+            signal.signal(signum, handler)
+        _previous_handlers.clear()

@@ -63,15 +63,21 @@ def rehearsal() -> Iterator[Rehearsal]:
     stack = Rehearsal(reporter=Reporter(out=None))
     try:
         stack.deploy()
-    except BaseException:
+    except Exception:
         failed = [r for r in stack.reporter.results if not r.ok]
         stack.close()
         step = failed[-1] if failed else None
         pytest.fail(
             f"the rehearsal failed at {step.name!r}: {step.detail}" if step else "no step ran"
         )
-    yield stack
-    stack.close()
+    except BaseException:
+        # Ctrl-C, SIGTERM (tests/conftest.py) or pytest-timeout: clean up and let it end the run.
+        stack.close()
+        raise
+    try:
+        yield stack
+    finally:
+        stack.close()
 
 
 @pytest.fixture(scope="module")
