@@ -10,7 +10,7 @@ Custom::HttpsSubscription), then the job flow, then Update and Delete of both cu
 Each step prints what it did and how long it took, never a secret value. The first failing step
 ends the run with exit status 1 and its name; every process started is stopped on the way out,
 also on Ctrl-C or SIGTERM (a second one during the cleanup is ignored, so the cleanup finishes).
-`--keep` leaves the system running until Ctrl-C.
+`--keep` leaves the system running, reachable from this machine only, until Ctrl-C.
 
 `Rehearsal` is also what the end-to-end tests drive (tests/e2e).
 """
@@ -45,7 +45,15 @@ from harness.lambda_runtime import (
 )
 from harness.moto_server import MotoServer
 from harness.postgres import PostgresServer, running_postgres
-from harness.processes import ChildProcess, free_port, http_status, signals_ignored, wait_until
+from harness.processes import (
+    ChildProcess,
+    PortInUseError,
+    bind_failed,
+    http_status,
+    signals_ignored,
+    start_on_free_port,
+    wait_until,
+)
 from harness.sns_cert_proxy import SnsCertProxy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +61,8 @@ BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 REGION = "us-east-1"
 JOB_PATH = "/jobs"
 JOBS = ("db_migrate", "db_seed", "test_book_job")
+# How many ports the app tries when another process takes the picked one first.
+APP_PORT_ATTEMPTS = 3
 DATABASE_URL_TEMPLATE = "postgresql://{username}:{password}@{host}:{port}/{dbname}?sslmode=require"
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -390,8 +400,15 @@ class Rehearsal:
             )
 
     def start_app(self) -> tuple[None, str]:
+        start_on_free_port(self.launch_app, what="the app", attempts=APP_PORT_ATTEMPTS)
+        return None, f"python -m bookapp serve on {self.app_url}, /healthz 200"
+
+    def launch_app(self, port: int) -> ChildProcess:
+        """Starts the app on `port` and waits for /healthz; PortInUseError if it cannot bind.
+
+        The rehearsal's app, URL and environment change only once the app is healthy.
+        """
         moto_proxy = self._require_proxy()
-        self.app_port = free_port()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
@@ -400,13 +417,15 @@ class Rehearsal:
             "JOB_TOPIC_ARN": self.resources.topic_arn,
             "JOB_PATH": JOB_PATH,
             "APP_ROLE": "all",
-            "PORT": str(self.app_port),
+            # App Runner routes to 0.0.0.0:PORT in the container; here nothing but this machine
+            # may reach the app (`--keep` leaves it running).
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
             "AWS_REGION": REGION,
             "ENABLE_OTEL": "false",
             "AWS_ENDPOINT_URL_SNS": moto_proxy.url,
             **FAKE_CREDENTIALS,
         }
-        self.app_environment = env
         # The Dockerfile's command: python -m bookapp serve.
         app = ChildProcess(
             "app",
@@ -415,19 +434,26 @@ class Rehearsal:
             env=env,
             cwd=REPO_ROOT / "app",
         )
-        self.app = app
         self.children.append(app)
         self._stack.callback(app.stop)
+        url = f"http://127.0.0.1:{port}/healthz"
 
         def healthy() -> bool | None:
             if not app.alive():
+                if bind_failed(app.output()):
+                    raise PortInUseError(f"the app could not bind port {port}")
                 raise StepFailedError(
                     f"the app exited ({app.process.returncode}):\n{app.log_tail()}"
                 )
-            return True if http_status(self.app_url + "/healthz") == 200 else None
+            return True if http_status(url) == 200 else None
 
-        wait_until(healthy, timeout=60, what="the app's /healthz")
-        return None, f"python -m bookapp serve on {self.app_url}, /healthz 200"
+        try:
+            wait_until(healthy, timeout=60, what="the app's /healthz")
+        except BaseException:
+            app.stop()
+            raise
+        self.app, self.app_port, self.app_environment = app, port, env
+        return app
 
     def subscription_properties(self, num_retries: str = "3") -> dict[str, Any]:
         return {
