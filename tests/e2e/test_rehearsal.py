@@ -189,9 +189,11 @@ def test_a_failing_job_answers_5xx_so_sns_retries_and_each_attempt_is_recorded(
     assert again[0]["attempts"] == 2
 
 
-def test_a_database_stopped_mid_run_gives_503_then_the_retry_is_recorded(
+def test_a_job_delivered_while_the_database_is_down_gets_503_and_its_retry_succeeds_later(
     rehearsal: Rehearsal, capture: CapturingSubscriber
 ) -> None:
+    # The database is down before the delivery, so the app cannot claim the message: this is a
+    # failed claim, not a job interrupted mid-run (tests/app covers that one).
     assert rehearsal.postgres is not None
     assert rehearsal.app is not None
     rehearsal.postgres.stop("immediate")
