@@ -17,6 +17,7 @@ import datetime
 import json
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
@@ -34,6 +35,9 @@ MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeCo
 
 MAX_BODY_BYTES: Final = 300 * 1024
 CERT_HOST_PATTERN: Final = re.compile(r"sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?")
+# SNS names its certificates SimpleNotificationService-<32 hex>.pem (moto: a uuid4 without dashes).
+# Anything else on an SNS host is not a signing certificate, so it is not worth a download.
+CERT_PATH_PATTERN: Final = re.compile(r"/SimpleNotificationService-[0-9a-f]{32}\.pem")
 _MAX_CERT_BYTES: Final = 64 * 1024
 
 _SIGNED_KEYS: Final[dict[str, tuple[str, ...]]] = {
@@ -132,6 +136,8 @@ def check_certificate_url(url: str) -> None:
         raise VerificationFailed("SigningCertURL", f"host {host!r} is not an SNS host")
     if not parts.path.endswith(".pem") or parts.query or parts.fragment:
         raise VerificationFailed("SigningCertURL", "path does not end in .pem")
+    if not CERT_PATH_PATTERN.fullmatch(parts.path):
+        raise VerificationFailed("SigningCertURL", "path is not an SNS signing certificate's")
 
 
 Fetcher = Callable[[str], bytes]
@@ -180,26 +186,91 @@ def make_fetcher(endpoint_override: str | None, timeout: float = 5.0) -> Fetcher
     return fetch
 
 
+# A certificate URL comes from an unsigned request: anyone can make the app download. Failures are
+# remembered per URL (a refusal longer; "unavailable" for less than SNS's default 20 s between
+# retries, so a real delivery's retry downloads again), and only a few downloads run at once, so
+# worker threads shared with the API are not all spent waiting on downloads.
+REFUSED_CACHE_SECONDS: Final = 60.0
+UNAVAILABLE_CACHE_SECONDS: Final = 15.0
+MAX_CONCURRENT_DOWNLOADS: Final = 4
+DOWNLOAD_SLOT_WAIT_SECONDS: Final = 2.0
+_MAX_FAILURES: Final = 256
+
+
 class CertificateCache:
-    """Parsed certificates by URL, least recently used dropped first; failures are not cached.
+    """Parsed certificates by URL, least recently used dropped first; failures kept briefly.
 
     One download per URL at a time: requests that miss while it runs wait for it and take its
-    result, so a burst of deliveries at start downloads the certificate once, not once each.
+    result, so a burst of deliveries at start downloads the certificate once, not once each. At
+    most MAX_CONCURRENT_DOWNLOADS run at once; a request that finds no free slot within
+    DOWNLOAD_SLOT_WAIT_SECONDS answers "unavailable" (503: SNS retries).
     """
 
-    def __init__(self, fetch: Fetcher, max_entries: int = 32) -> None:
+    def __init__(
+        self,
+        fetch: Fetcher,
+        max_entries: int = 32,
+        *,
+        max_downloads: int = MAX_CONCURRENT_DOWNLOADS,
+        slot_wait: float = DOWNLOAD_SLOT_WAIT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._fetch = fetch
         self._max = max_entries
         self._entries: OrderedDict[str, x509.Certificate] = OrderedDict()
+        self._failures: OrderedDict[str, tuple[float, Callable[[], Exception]]] = OrderedDict()
         self._lock = threading.Lock()
         self._downloads: dict[str, threading.Lock] = {}
+        self._slots = threading.BoundedSemaphore(max_downloads)
+        self._slot_wait = slot_wait
+        self._clock = clock
 
     def _cached(self, url: str) -> x509.Certificate | None:
+        """The certificate, or None; raises the remembered failure while it lasts."""
         with self._lock:
             if url in self._entries:
                 self._entries.move_to_end(url)
                 return self._entries[url]
+            failure = self._failures.get(url)
+            if failure is not None:
+                expires, make_error = failure
+                if self._clock() < expires:
+                    raise make_error()
+                del self._failures[url]
         return None
+
+    def _remember_failure(self, url: str, error: Exception) -> None:
+        make_error: Callable[[], Exception]
+        if isinstance(error, VerificationFailed):
+            check, detail = error.check, str(error).partition(": ")[2]
+            make_error = lambda: VerificationFailed(check, detail)  # noqa: E731
+            seconds = REFUSED_CACHE_SECONDS
+        else:
+            message = str(error)
+            make_error = lambda: CertificateUnavailable(message)  # noqa: E731
+            seconds = UNAVAILABLE_CACHE_SECONDS
+        with self._lock:
+            self._failures[url] = (self._clock() + seconds, make_error)
+            self._failures.move_to_end(url)
+            while len(self._failures) > _MAX_FAILURES:
+                self._failures.popitem(last=False)
+
+    def _download(self, url: str) -> x509.Certificate:
+        if not self._slots.acquire(timeout=self._slot_wait):
+            raise CertificateUnavailable("too many certificate downloads at once")
+        try:
+            document = self._fetch(url)
+        except (VerificationFailed, CertificateUnavailable) as error:
+            self._remember_failure(url, error)
+            raise
+        finally:
+            self._slots.release()
+        try:
+            return x509.load_pem_x509_certificate(document)
+        except ValueError:
+            refused = VerificationFailed("certificate", "document is not a PEM certificate")
+            self._remember_failure(url, refused)
+            raise refused from None
 
     def get(self, url: str) -> x509.Certificate:
         cached = self._cached(url)
@@ -208,15 +279,11 @@ class CertificateCache:
         with self._lock:
             download = self._downloads.setdefault(url, threading.Lock())
         with download:
-            cached = self._cached(url)  # another request downloaded it while this one waited
-            if cached is not None:
-                return cached
             try:
-                certificate = x509.load_pem_x509_certificate(self._fetch(url))
-            except ValueError:
-                raise VerificationFailed(
-                    "certificate", "document is not a PEM certificate"
-                ) from None
+                cached = self._cached(url)  # another request finished it while this one waited
+                if cached is not None:
+                    return cached
+                certificate = self._download(url)
             finally:
                 with self._lock:
                     if self._downloads.get(url) is download:

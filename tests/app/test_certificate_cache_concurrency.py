@@ -1,7 +1,9 @@
-"""A burst of deliveries that all miss the certificate cache downloads the certificate once.
+"""Downloads of signing certificates stay few, whoever asks for them.
 
-Found by `make bench` (B1): with 16 concurrent first deliveries each request downloaded the
-certificate itself. Requests that miss while a download of the same URL runs now wait for it.
+A burst of deliveries that all miss the cache downloads the certificate once (found by `make bench`
+(B1): with 16 concurrent first deliveries each request downloaded the certificate itself). The URL
+comes from an unsigned request, so anyone can ask: failures are remembered per URL for a while, and
+only a few downloads run at once.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import time
 
 import pytest
 
-from bookapp.sns import CertificateCache, CertificateUnavailable
+from bookapp.sns import CertificateCache, CertificateUnavailable, VerificationFailed
 from harness.sns_signing import TestCA
 
-URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-burst.pem"
+URL = (
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-"
+    "00000000000000000000000000000b57.pem"
+)
 
 
 def _burst(cache: CertificateCache, requests: int) -> list[BaseException | None]:
@@ -52,19 +57,128 @@ def test_concurrent_misses_of_one_url_download_it_once(ca: TestCA) -> None:
     assert len(cache) == 1
 
 
-def test_a_failed_download_is_not_cached_and_the_next_request_tries_again(ca: TestCA) -> None:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("failure", "remembered_for"),
+    [
+        (CertificateUnavailable("certificate download answered 503"), 15.0),
+        (VerificationFailed("SigningCertURL", "certificate download answered 404"), 60.0),
+    ],
+    ids=["unavailable", "refused"],
+)
+def test_a_failed_download_is_remembered_briefly_then_tried_again(
+    ca: TestCA, failure: Exception, remembered_for: float
+) -> None:
     pem = ca.issue_signer().certificate_pem
     attempts: list[str] = []
 
     def flaky_fetch(url: str) -> bytes:
         attempts.append(url)
         if len(attempts) == 1:
-            raise CertificateUnavailable("certificate download answered 503")
+            raise failure
         return pem
 
-    cache = CertificateCache(flaky_fetch)
-    with pytest.raises(CertificateUnavailable):
+    clock = FakeClock()
+    cache = CertificateCache(flaky_fetch, clock=clock)
+    for _ in range(3):
+        with pytest.raises(type(failure), match=str(failure)):
+            cache.get(URL)
+    assert attempts == [URL]
+    clock.now += remembered_for - 1
+    with pytest.raises(type(failure)):
         cache.get(URL)
+    clock.now += 1
     cache.get(URL)
     cache.get(URL)
     assert attempts == [URL, URL]
+
+
+def test_a_burst_of_failing_first_requests_downloads_once() -> None:
+    downloads: list[str] = []
+
+    def missing(url: str) -> bytes:
+        downloads.append(url)
+        time.sleep(0.2)
+        raise VerificationFailed("SigningCertURL", "certificate download answered 404")
+
+    outcomes = _burst(CertificateCache(missing), 8)
+    assert all(isinstance(outcome, VerificationFailed) for outcome in outcomes)
+    assert downloads == [URL]
+
+
+def _many_urls(count: int) -> list[str]:
+    return [
+        f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{i:032x}.pem"
+        for i in range(count)
+    ]
+
+
+def test_at_most_four_downloads_run_at_once(ca: TestCA) -> None:
+    pem = ca.issue_signer().certificate_pem
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def slow_fetch(_url: str) -> bytes:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.15)
+        with lock:
+            running -= 1
+        return pem
+
+    cache = CertificateCache(slow_fetch)
+    urls = _many_urls(12)
+    start = threading.Barrier(len(urls))
+    errors: list[BaseException] = []
+
+    def deliver(url: str) -> None:
+        start.wait()
+        try:
+            cache.get(url)
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver, args=(url,)) for url in urls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert errors == []
+    assert most == 4
+    assert len(cache) == len(urls)
+
+
+def test_request_that_finds_no_free_download_slot_in_time_is_unavailable(ca: TestCA) -> None:
+    pem = ca.issue_signer().certificate_pem
+    release = threading.Event()
+
+    def stuck_fetch(_url: str) -> bytes:
+        release.wait(10)
+        return pem
+
+    cache = CertificateCache(stuck_fetch, slot_wait=0.2)
+    first, *others = _many_urls(5)
+    busy = [threading.Thread(target=cache.get, args=(url,)) for url in others]
+    for thread in busy:
+        thread.start()
+    time.sleep(0.1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(CertificateUnavailable, match="too many certificate downloads"):
+            cache.get(first)
+        assert time.monotonic() - started < 2
+    finally:
+        release.set()
+        for thread in busy:
+            thread.join(timeout=10)
+    cache.get(first)  # a slot shortage is not remembered as this URL's failure

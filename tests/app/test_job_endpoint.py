@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -82,12 +83,15 @@ REJECTIONS = [
     "foreign certificate host",
     "look-alike certificate host",
     "certificate URL not .pem",
+    "certificate URL not an SNS certificate's",
     "certificate URL with a port",
     "certificate not published",
 ]
 
 
-def tampered(case: str, notification: Deliver, signer: Signer, cert_url: str) -> dict[str, str]:
+def tampered(  # noqa: PLR0912 - one branch per rejection case
+    case: str, notification: Deliver, signer: Signer, cert_url: str
+) -> dict[str, str]:
     """A notification that fails exactly one check."""
     host = "sns.us-east-1.amazonaws.com"
     envelope: dict[str, str]
@@ -111,12 +115,15 @@ def tampered(case: str, notification: Deliver, signer: Signer, cert_url: str) ->
             envelope = notification(cert_url=cert_url.replace(host, "example.org"))
         case "look-alike certificate host":
             envelope = notification(cert_url=cert_url.replace(host, f"{host}.example.org"))
+        case "certificate URL not an SNS certificate's":
+            envelope = notification(cert_url=cert_url.replace("Service-", "Service-x"))
         case "certificate URL not .pem":
             envelope = notification(cert_url=cert_url + ".txt")
         case "certificate URL with a port":
             envelope = notification(cert_url=cert_url.replace(host, f"{host}:8443"))
         case "certificate not published":
-            envelope = notification(cert_url=cert_url.replace("Service-", "Service-missing-"))
+            unpublished = f"SimpleNotificationService-{uuid.uuid4().hex}.pem"
+            envelope = notification(cert_url=cert_url.rsplit("/", 1)[0] + "/" + unpublished)
         case _:
             raise AssertionError(case)
     return envelope

@@ -8,7 +8,9 @@ import datetime
 import json
 from pathlib import Path
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from bookapp.sns import (
     CertificateCache,
@@ -24,6 +26,8 @@ from harness import sns_signing
 from harness.sns_signing import CertificateServer, Signer, TestCA, build_envelope
 
 from .conftest import TOPIC_ARN
+
+CERT_ID = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.mark.parametrize("kind", list(sns_signing.iter_message_types()))
@@ -48,13 +52,45 @@ def test_string_to_sign_matches_the_documented_form_for_every_type(
 @pytest.mark.parametrize(
     "url",
     [
-        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
-        "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",
-        "https://sns.us-gov-west-1.amazonaws.com/a/b.pem",
+        f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{CERT_ID}.pem",
+        f"https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-{CERT_ID}.pem",
+        f"https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-{CERT_ID}.pem",
     ],
 )
 def test_certificate_url_on_an_sns_host_is_accepted(url: str) -> None:
     check_certificate_url(url)
+
+
+def test_signing_certificate_url_that_moto_sends_is_accepted() -> None:
+    with mock_aws():
+        sns = boto3.client("sns", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        topic = sns.create_topic(Name="book-jobs")["TopicArn"]
+        queue = sqs.create_queue(QueueName="deliveries")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+        sns.publish(TopicArn=topic, Message="{}")
+        [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    url = json.loads(message["Body"])["SigningCertURL"]
+    check_certificate_url(url)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/a/b.pem",
+        "/x.pem",
+        "/SimpleNotificationService-abc.pem",
+        f"/SimpleNotificationService-{CERT_ID.upper()}.pem",
+        f"/SimpleNotificationService-{CERT_ID}0.pem",
+        f"/x/SimpleNotificationService-{CERT_ID}.pem",
+        f"/SimpleNotificationService-{CERT_ID}.pem/../evil.pem",
+    ],
+)
+def test_certificate_url_whose_path_is_not_an_sns_certificate_is_refused(path: str) -> None:
+    with pytest.raises(VerificationFailed) as raised:
+        check_certificate_url(f"https://sns.us-east-1.amazonaws.com{path}")
+    assert raised.value.check == "SigningCertURL"
 
 
 @pytest.mark.parametrize(
@@ -79,7 +115,12 @@ def test_certificate_url_elsewhere_is_refused(url: str) -> None:
 
 
 def test_cache_keeps_the_most_recent_certificates_within_its_bound(ca: TestCA) -> None:
-    pems = {f"https://sns.us-east-1.amazonaws.com/{i}.pem": ca.issue_signer() for i in range(3)}
+    pems = {
+        f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{i:032x}.pem": (
+            ca.issue_signer()
+        )
+        for i in range(3)
+    }
     fetched: list[str] = []
 
     def fetch(url: str) -> bytes:
