@@ -158,10 +158,15 @@ class Rehearsal:
         build_dir: Path = BUILD_DIR,
         reporter: Reporter | None = None,
         confirmation_timeout: int = 30,
+        invoke_timeout: float = 120.0,
     ) -> None:
         self.build_dir = build_dir
         self.reporter = reporter or Reporter()
         self.confirmation_timeout = confirmation_timeout
+        # HttpsSubscriptionFunction's Timeout is 900 s; every request of the rehearsal is done in
+        # well under a minute, so a stuck handler is killed and reported long before that (and
+        # before pytest-timeout ends an end-to-end test without saying which step hung).
+        self.invoke_timeout = invoke_timeout
         self.workdir = Path(tempfile.mkdtemp(prefix="rehearsal-"))
         self._stack = contextlib.ExitStack()
         self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
@@ -239,6 +244,8 @@ class Rehearsal:
             physical_resource_id=self.physical_ids.get(logical_id),
             old_properties=self.properties.get(logical_id),
         )
+        if timeout is None:
+            timeout = min(float(function.spec.timeout), self.invoke_timeout)
         body = run_custom_resource(function, self.receiver, event, timeout=timeout)
         if body.get("Status") == "SUCCESS" and request_type != "Delete":
             self.physical_ids[logical_id] = str(body["PhysicalResourceId"])

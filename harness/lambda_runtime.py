@@ -237,6 +237,7 @@ class LambdaFunction:
         self._lock = threading.Lock()
         self._init_error: dict[str, Any] | None = None
         self._invoke_lock = threading.Lock()
+        self._api_closed = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._child: ChildProcess | None = None
@@ -269,6 +270,8 @@ class LambdaFunction:
         function = self
         pending: queue.Queue[Invocation] = queue.Queue()
         self._pending = pending
+        closed = threading.Event()
+        self._api_closed = closed
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -287,7 +290,16 @@ class LambdaFunction:
                 if self.path != f"{_API_PREFIX}/invocation/next":
                     self._reply(404, b'{"errorMessage": "unknown path"}')
                     return
-                invocation = pending.get()  # long poll, as Lambda does
+                # A long poll, as Lambda does; it ends when this Runtime API is stopped, so a
+                # poll parked by a killed process does not keep its thread forever.
+                while True:
+                    try:
+                        invocation = pending.get(timeout=0.5)
+                        break
+                    except queue.Empty:
+                        if closed.is_set():
+                            self._reply(410, b'{"errorMessage": "runtime API stopped"}')
+                            return
                 with function._lock:
                     function._current[invocation.request_id] = invocation
                 self.send_response(200)
@@ -343,6 +355,7 @@ class LambdaFunction:
         return f"127.0.0.1:{server.server_address[1]}", pending
 
     def _stop_api(self) -> None:
+        self._api_closed.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -55,6 +55,8 @@ HOSTILE_PASSWORD_CHARS = "@:/?#%+ "  # noqa: S105 - characters, not a secret
 _STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
 # How many ports the first start tries when another process takes the picked one.
 PORT_ATTEMPTS = 3
+# initdb, psql: each finishes in seconds; past this the server is stuck, not slow.
+RUN_TIMEOUT = 60.0
 
 
 class PostgresError(RuntimeError):
@@ -162,14 +164,19 @@ class PostgresServer:
         return list(argv)
 
     def _run(self, argv: Sequence[str], *, input_text: str | None = None) -> str:
-        result = subprocess.run(  # noqa: S603 - fixed binaries, arguments built here
-            self._command(argv),
-            input=input_text,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+        try:
+            result = subprocess.run(  # noqa: S603 - fixed binaries, arguments built here
+                self._command(argv),
+                input=input_text,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=RUN_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise PostgresError(
+                f"{Path(argv[0]).name} did not finish within {RUN_TIMEOUT:.0f} s"
+            ) from None
         if result.returncode != 0:
             raise PostgresError(
                 f"{Path(argv[0]).name} failed (exit {result.returncode}): {result.stderr.strip()}"

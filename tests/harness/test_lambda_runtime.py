@@ -6,9 +6,12 @@ harness is checked independently of the project's functions.
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -230,3 +233,27 @@ def test_a_custom_resource_event_ends_with_the_body_crhelper_put_to_the_response
     assert body["Status"] == "SUCCESS", json.dumps(body)
     assert body["PhysicalResourceId"] == "toy-" + event["RequestId"]
     assert body["Data"] == {"Greeting": "hello"}
+
+
+def test_a_long_poll_parked_when_the_runtime_api_stops_is_answered_and_ends(
+    build_dir: Path, tmp_path: Path
+) -> None:
+    # What a killed runtime process leaves behind: its GET /invocation/next, waiting for work.
+    function = LambdaFunction(function_spec_from_template(build_dir, "ToyFunction"), tmp_path)
+    address, _pending = function._start_api()
+    host, port = address.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    answers: list[int] = []
+
+    def poll() -> None:
+        connection.request("GET", "/2018-06-01/runtime/invocation/next")
+        answers.append(connection.getresponse().status)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    time.sleep(0.3)  # the poll is parked on the empty queue
+    assert answers == []
+    function.stop()
+    poller.join(timeout=5)
+    connection.close()
+    assert answers == [410]
