@@ -69,6 +69,8 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
+        # Other work on the machine (a test run beside the bench) shows here, not in the figures.
+        "load_average_at_start": list(os.getloadavg()),
     }
 
 
