@@ -45,6 +45,20 @@ job_runs = sa.Table(
 # connections as before at most (5 + 10 overflow), now kept open; a request that finds none free
 # waits for one.
 POOL_SIZE = 15
+# A request waits this long for a free connection before it answers 503 (SQLAlchemy's default is
+# 30 s, longer than SNS's 15 s delivery timeout).
+POOL_TIMEOUT_SECONDS = 10
+# libpq TCP settings: a connection to a database that vanished (failover, a host gone) fails within
+# about 30 s instead of waiting for the kernel's retransmission limit (about 15 minutes).
+CONNECT_ARGS = {
+    "connect_timeout": 5,
+    "application_name": "bookapp",
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # milliseconds
+}
 
 
 def create_engine(url: URL, *, pool_size: int = POOL_SIZE) -> Engine:
@@ -53,9 +67,10 @@ def create_engine(url: URL, *, pool_size: int = POOL_SIZE) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_pre_ping=True,
         pool_recycle=1800,
         # Error messages would otherwise end with every bound value: job payloads in the logs.
         hide_parameters=True,
-        connect_args={"connect_timeout": 5, "application_name": "bookapp"},
+        connect_args=dict(CONNECT_ARGS),
     )

@@ -31,6 +31,8 @@ log = logging.getLogger("bookapp.web")
 access_log = logging.getLogger("bookapp.access")
 
 _MAX_ID = 2**31 - 1
+# A database too busy to answer SELECT 1 in 2 s is not ready.
+READY_STATEMENT_TIMEOUT_MS = 2000
 
 
 class RequestContext:
@@ -82,7 +84,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     def readyz(_request: Request) -> JSONResponse:
         try:
-            with engine.connect() as connection:
+            with engine.begin() as connection:
+                connection.execute(
+                    sa.text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}")
+                )
                 connection.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as error:
             log.warning("not ready: database unreachable", extra={"reason": type(error).__name__})
@@ -146,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine.dispose()
 
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.engine = engine
     if settings.enable_otel:
         from bookapp.tracing import setup_tracing  # noqa: PLC0415 - only when tracing is on
 
