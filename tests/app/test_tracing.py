@@ -4,11 +4,16 @@ incoming X-Amzn-Trace-Id header continues its trace; without it nothing is instr
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util._once import Once
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -19,28 +24,46 @@ from bookapp.web import create_app
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 
+def _reset_tracing() -> None:
+    """Undo setup_tracing: OpenTelemetry keeps one provider (and its exporter) per process."""
+    if tracing._provider is not None:
+        tracing._provider.shutdown()
+    tracing._provider = None
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    for instrumentor in (BotocoreInstrumentor(), SQLAlchemyInstrumentor()):  # type: ignore[no-untyped-call]
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
+
+
 @pytest.fixture
-def exporter(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
-    memory = InMemorySpanExporter()
+def setup_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[InMemorySpanExporter]]:
+    """Each setup_tracing call, with the in-memory exporter it was given."""
+    calls: list[InMemorySpanExporter] = []
     original = tracing.setup_tracing
 
     def setup(app: Starlette, engine: Engine, _: SpanExporter | None = None) -> TracerProvider:
+        memory = InMemorySpanExporter()
+        calls.append(memory)
         return original(app, engine, memory)
 
+    _reset_tracing()
     monkeypatch.setattr(tracing, "setup_tracing", setup)
-    return memory
+    yield calls
+    _reset_tracing()
 
 
 def test_enabled_tracing_records_request_and_database_spans_in_xray_format(
     app_env: dict[str, str],
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
-    exporter: InMemorySpanExporter,
+    setup_calls: list[InMemorySpanExporter],
 ) -> None:
     monkeypatch.setenv("ENABLE_OTEL", "true")
     with TestClient(create_app()) as client:
         assert client.get("/readyz", headers={"X-Amzn-Trace-Id": TRACE_HEADER}).status_code == 200
         assert client.get("/books").status_code == 200
+    [exporter] = setup_calls
     assert tracing._provider is not None
     tracing._provider.force_flush()
     spans = exporter.get_finished_spans()
@@ -56,9 +79,16 @@ def test_enabled_tracing_records_request_and_database_spans_in_xray_format(
     assert abs(started - time.time()) < 300
 
 
+def _middleware_names(app: Starlette) -> list[str]:
+    return [middleware.cls.__name__ for middleware in app.user_middleware]  # type: ignore[attr-defined]
+
+
 def test_tracing_is_off_unless_enabled(
-    app_env: dict[str, str], exporter: InMemorySpanExporter
+    app_env: dict[str, str], setup_calls: list[InMemorySpanExporter]
 ) -> None:
-    with TestClient(create_app()) as client:
-        client.get("/readyz")
-    assert exporter.get_finished_spans() == ()
+    app = create_app()
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+    assert setup_calls == []
+    assert not any("OpenTelemetry" in name for name in _middleware_names(app))
+    assert tracing._provider is None
