@@ -21,7 +21,8 @@ TOPIC_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:sns:(?P<region>[a-z]{2}(-[a-z]+)+-\d+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
 )
 _REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_JOB_PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+# The template's JobPath pattern: segments of unreserved characters, no empty segment (`//`).
+_JOB_PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 _RESERVED_PATHS = ("/healthz", "/readyz", "/books")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -79,6 +80,13 @@ def parse_database_url(raw: str) -> URL:
             "DATABASE_URL is not a URL: expected postgresql://USER:PASSWORD@HOST:PORT/DBNAME "
             "with the user and password percent-encoded"
         ) from None
+    except ValueError:
+        # int() of what stands after the last ':' before the host; never repeat it: an unencoded
+        # '/' or '#' in the password puts part of the password there.
+        raise ConfigError(
+            "DATABASE_URL: port must be a number (percent-encode the user and password if they "
+            "contain : / @ ? #)"
+        ) from None
     backend = url.get_backend_name()
     if backend not in ("postgresql", "postgres"):
         raise ConfigError(f"DATABASE_URL must use the postgresql:// scheme, not {backend}://")
@@ -88,6 +96,13 @@ def parse_database_url(raw: str) -> URL:
         )
     if not url.host:
         raise ConfigError("DATABASE_URL has no host")
+    if "@" in url.host:
+        raise ConfigError(
+            "DATABASE_URL has an '@' after the one before the host: percent-encode the user and "
+            "password ('@' is %40)"
+        )
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise ConfigError("DATABASE_URL: port must be between 1 and 65535")
     if not url.database:
         raise ConfigError("DATABASE_URL has no database name after the host")
     return url.set(drivername="postgresql+psycopg")
@@ -143,8 +158,11 @@ def load_settings(
         )
 
     job_path = environ.get("JOB_PATH", "/jobs").strip() or "/jobs"
-    if not _JOB_PATH_PATTERN.match(job_path) or job_path == "/":
-        raise ConfigError(f"JOB_PATH must be a URL path such as /jobs, got {job_path!r}")
+    if not _JOB_PATH_PATTERN.match(job_path):
+        raise ConfigError(
+            "JOB_PATH must be a URL path such as /jobs or /hooks/sns (letters, digits, . _ ~ -; "
+            f"no empty segment or trailing /), got {job_path!r}"
+        )
     if any(job_path == p or job_path.startswith(p + "/") for p in _RESERVED_PATHS):
         raise ConfigError(f"JOB_PATH {job_path!r} collides with one of the app's routes")
 
@@ -160,7 +178,7 @@ def load_settings(
     return Settings(
         database_url=database_url,
         job_topic_arn=topic,
-        job_path=job_path.rstrip("/"),
+        job_path=job_path,
         app_role=role,
         port=port,
         aws_region=region,

@@ -50,6 +50,21 @@ def test_topic_region_comes_from_the_topic_arn() -> None:
         ({"DATABASE_URL": URL, "ENABLE_OTEL": "maybe"}, "ENABLE_OTEL must be true or false"),
         ({"DATABASE_URL": URL, "JOB_PATH": "jobs"}, "JOB_PATH must be a URL path"),
         ({"DATABASE_URL": URL, "JOB_PATH": "/books"}, "collides"),
+        ({"DATABASE_URL": URL, "JOB_PATH": "//"}, "JOB_PATH must be a URL path"),
+        ({"DATABASE_URL": URL, "JOB_PATH": "/"}, "JOB_PATH must be a URL path"),
+        ({"DATABASE_URL": URL, "JOB_PATH": "/hooks//sns"}, "JOB_PATH must be a URL path"),
+        ({"DATABASE_URL": URL, "JOB_PATH": "/jobs/"}, "JOB_PATH must be a URL path"),
+        ({"DATABASE_URL": URL, "JOB_PATH": "/jobs?x=1"}, "JOB_PATH must be a URL path"),
+        (
+            {"DATABASE_URL": "postgresql://app:p@ss@db.example.internal:5432/books"},
+            "percent-encode the user and password",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://app:p@ss@db.example.internal/books"},
+            "percent-encode the user and password",
+        ),
+        ({"DATABASE_URL": "postgresql://app:pw@db:port/books"}, "DATABASE_URL: port must be a"),
+        ({"DATABASE_URL": "postgresql://app:pw@db:70000/books"}, "port must be between"),
         ({"DATABASE_URL": URL, "AWS_REGION": "Ireland"}, "AWS_REGION is not a region"),
         ({"DATABASE_URL": URL, "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be between"),
         ({"DATABASE_URL": URL, "LOG_LEVEL": "loud"}, "LOG_LEVEL must be"),
@@ -62,6 +77,23 @@ def test_bad_environment_is_refused_with_a_message_naming_the_variable(
         load_settings(environ)
     assert "p%40ss" not in str(raised.value)
     assert "p@ss" not in str(raised.value)
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/hooks/sns", "/a.b/c_d/e~f-g"])
+def test_job_path_made_of_unreserved_segments_is_accepted(path: str) -> None:
+    assert load_settings({"DATABASE_URL": URL, "JOB_PATH": path}).job_path == path
+
+
+def test_database_url_port_error_reads_as_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bookapp.__main__ import main  # noqa: PLC0415
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:secret@db:54x2/books")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("configuration error: DATABASE_URL: port must be a number")
+    assert "secret" not in err
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("1", True), ("true", True), ("off", False)])
