@@ -7,6 +7,7 @@ should stop the process at start with a clear line in the logs, not surface late
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 DEFAULT_PORT = 8080
+DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - the container's port is what App Runner routes to
 
 
 class ConfigError(ValueError):
@@ -47,6 +49,7 @@ class Settings:
     enable_otel: bool
     web_concurrency: int
     log_level: str
+    host: str = DEFAULT_HOST
 
     @property
     def serves_jobs(self) -> bool:
@@ -167,6 +170,13 @@ def load_settings(
         raise ConfigError(f"JOB_PATH {job_path!r} collides with one of the app's routes")
 
     port = _integer("PORT", environ.get("PORT", str(DEFAULT_PORT)).strip(), 1, 65535)
+    host = environ.get("HOST", "").strip() or DEFAULT_HOST
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"HOST must be an IP address to listen on, such as 0.0.0.0 or 127.0.0.1, got {host!r}"
+        ) from None
     region = environ.get("AWS_REGION", "").strip() or None
     if region is not None and not _REGION_PATTERN.match(region):
         raise ConfigError(f"AWS_REGION is not a region name such as us-east-1: {region!r}")
@@ -185,4 +195,5 @@ def load_settings(
         enable_otel=enable_otel,
         web_concurrency=workers,
         log_level=log_level,
+        host=host,
     )

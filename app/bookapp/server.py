@@ -18,7 +18,7 @@ def serve(settings: Settings) -> None:
     uvicorn.run(
         "bookapp.web:create_app",
         factory=True,
-        host="0.0.0.0",  # noqa: S104 - the container's port is what App Runner routes to
+        host=settings.host,  # 0.0.0.0 unless HOST says otherwise (local stacks: 127.0.0.1)
         port=settings.port,
         workers=settings.web_concurrency,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,

@@ -18,6 +18,7 @@ def test_minimal_api_environment_gives_the_documented_defaults() -> None:
     assert settings.job_path == "/jobs"
     assert settings.enable_otel is False
     assert settings.web_concurrency == 2
+    assert settings.host == "0.0.0.0"  # noqa: S104 - the documented default
     assert not settings.serves_jobs
 
 
@@ -68,6 +69,9 @@ def test_topic_region_comes_from_the_topic_arn() -> None:
         ({"DATABASE_URL": URL, "AWS_REGION": "Ireland"}, "AWS_REGION is not a region"),
         ({"DATABASE_URL": URL, "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be between"),
         ({"DATABASE_URL": URL, "LOG_LEVEL": "loud"}, "LOG_LEVEL must be"),
+        ({"DATABASE_URL": URL, "HOST": "localhost"}, "HOST must be an IP address"),
+        ({"DATABASE_URL": URL, "HOST": "0.0.0.0:8080"}, "HOST must be an IP address"),
+        ({"DATABASE_URL": URL, "HOST": "256.1.1.1"}, "HOST must be an IP address"),
     ],
 )
 def test_bad_environment_is_refused_with_a_message_naming_the_variable(
@@ -106,3 +110,18 @@ def test_publishing_needs_the_topic_but_not_the_database() -> None:
     assert settings.database_url is None
     with pytest.raises(ConfigError, match="JOB_TOPIC_ARN is not set"):
         load_settings({}, need_database=False, need_topic=True)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "0.0.0.0", "::"])  # noqa: S104
+def test_host_accepts_an_ip_address_to_listen_on(host: str) -> None:
+    assert load_settings({"DATABASE_URL": URL, "HOST": host}).host == host
+
+
+def test_server_listens_on_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bookapp import server  # noqa: PLC0415
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(server.uvicorn, "run", lambda *_a, **kw: calls.append(kw))
+    server.serve(load_settings({"DATABASE_URL": URL, "HOST": "127.0.0.1", "PORT": "9001"}))
+    [kwargs] = calls
+    assert (kwargs["host"], kwargs["port"]) == ("127.0.0.1", 9001)

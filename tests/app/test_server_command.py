@@ -46,6 +46,7 @@ def test_dockerfile_command_serves_healthz_with_workers_even_without_a_database(
         PORT=str(port),
         DATABASE_URL="postgresql://app:secret@127.0.0.1:1/books",
         WEB_CONCURRENCY="2",
+        HOST="127.0.0.1",  # only loopback, as a local stack would
     )
     process = subprocess.Popen(
         _dockerfile_command(),
