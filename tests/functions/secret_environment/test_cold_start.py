@@ -1,0 +1,29 @@
+"""The handler's start-up makes no AWS client crhelper would only need for its polling mode."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import boto3
+import pytest
+
+
+def test_importing_the_handler_creates_no_polling_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+    real_client = boto3.client
+
+    def counting_client(service: str, *args: object, **kwargs: object) -> object:
+        made.append(service)
+        return real_client(service, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.delenv("AWS_SAM_LOCAL", raising=False)
+    monkeypatch.setattr(boto3, "client", counting_client)
+    monkeypatch.delitem(sys.modules, "secret_environment.handler", raising=False)
+    module = importlib.import_module("secret_environment.handler")
+
+    assert made == []
+    assert "AWS_SAM_LOCAL" not in os.environ
+    assert module.helper._sam_local is None
+    assert not hasattr(module.helper, "_lambda_client")
