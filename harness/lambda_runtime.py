@@ -16,6 +16,7 @@ timeout gets its process killed, and the next invocation starts a new one (a col
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -298,7 +299,9 @@ class LambdaFunction:
                         break
                     except queue.Empty:
                         if closed.is_set():
-                            self._reply(410, b'{"errorMessage": "runtime API stopped"}')
+                            # The poller is usually a killed process: nobody may be listening.
+                            with contextlib.suppress(OSError):
+                                self._reply(410, b'{"errorMessage": "runtime API stopped"}')
                             return
                 with function._lock:
                     function._current[invocation.request_id] = invocation
