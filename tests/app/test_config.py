@@ -118,10 +118,12 @@ def test_host_accepts_an_ip_address_to_listen_on(host: str) -> None:
 
 
 def test_server_listens_on_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn  # noqa: PLC0415
+
     from bookapp import server  # noqa: PLC0415
 
     calls: list[dict[str, object]] = []
-    monkeypatch.setattr(server.uvicorn, "run", lambda *_a, **kw: calls.append(kw))
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **kw: calls.append(kw))
     server.serve(load_settings({"DATABASE_URL": URL, "HOST": "127.0.0.1", "PORT": "9001"}))
     [kwargs] = calls
     assert (kwargs["host"], kwargs["port"]) == ("127.0.0.1", 9001)
