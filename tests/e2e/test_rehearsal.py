@@ -228,10 +228,6 @@ def _listening_addresses(table: Path, port: int) -> list[str]:
     ]
 
 
-@pytest.mark.xfail(
-    reason="the app binds 0.0.0.0 until `bookapp serve` reads HOST (app/ change in progress)",
-    strict=False,
-)
 def test_the_app_listens_on_loopback_only(rehearsal: Rehearsal) -> None:
     port = rehearsal.app_port
     assert _listening_addresses(Path("/proc/net/tcp"), port) == ["0100007F"]  # 127.0.0.1
