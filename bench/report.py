@@ -1,4 +1,4 @@
-"""The short table `make bench` prints and the README's Performance section shows, made from a result document."""
+"""The short table `make bench` prints and the README's Performance section shows."""
 
 from __future__ import annotations
 
