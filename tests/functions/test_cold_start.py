@@ -1,4 +1,4 @@
-"""The handler's start-up makes no AWS client crhelper would only need for its polling mode."""
+"""Each handler's start-up makes no AWS client crhelper would only need for its polling mode."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import boto3
 import pytest
 
 
-def test_importing_the_handler_creates_no_polling_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "module_name", ["secret_environment.handler", "https_subscription.handler"]
+)
+def test_importing_the_handler_creates_no_polling_clients(
+    monkeypatch: pytest.MonkeyPatch, module_name: str
+) -> None:
     made: list[str] = []
     real_client = boto3.client
 
@@ -20,8 +25,8 @@ def test_importing_the_handler_creates_no_polling_clients(monkeypatch: pytest.Mo
 
     monkeypatch.delenv("AWS_SAM_LOCAL", raising=False)
     monkeypatch.setattr(boto3, "client", counting_client)
-    monkeypatch.delitem(sys.modules, "secret_environment.handler", raising=False)
-    module = importlib.import_module("secret_environment.handler")
+    monkeypatch.delitem(sys.modules, module_name, raising=False)
+    module = importlib.import_module(module_name)
 
     assert made == []
     assert "AWS_SAM_LOCAL" not in os.environ
