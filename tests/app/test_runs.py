@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 
 from bookapp import runs
+from bookapp.config import parse_database_url
+from bookapp.db import create_engine
+from harness.postgres import PostgresServer
+
+IDLE = TransactionStatus.IDLE
 
 
 @pytest.mark.usefixtures("clean_runs")
@@ -54,3 +61,55 @@ def test_lease_is_read_when_claiming_so_it_can_be_changed(
     monkeypatch.setattr(runs, "LEASE_SECONDS", 0.5)
     time.sleep(0.6)
     assert runs.claim(engine, message_id, "test_book_job", {}).attempt == 2
+
+
+@pytest.fixture
+def one_connection_engine(pg: PostgresServer) -> Iterator[tuple[sa.Engine, list[str]]]:
+    """An engine of the app's kind with a single pooled connection, and the statements it sends."""
+    engine = create_engine(parse_database_url(pg.url()), pool_size=1)
+    statements: list[str] = []
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql)
+    )
+    yield engine, statements
+    engine.dispose()
+
+
+def _committed(engine: sa.Engine, message_id: str) -> tuple[str, int] | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT status, attempts FROM job_runs WHERE message_id = :m"),
+            {"m": message_id},
+        ).one_or_none()
+    return None if row is None else (row.status, row.attempts)
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_claim_and_finish_are_one_statement_each_and_committed_when_they_return(
+    engine: sa.Engine, one_connection_engine: tuple[sa.Engine, list[str]]
+) -> None:
+    """Autocommit: no BEGIN/COMMIT round trips, and nothing left open on the pooled connection."""
+    single, statements = one_connection_engine
+    message_id = str(uuid.uuid4())
+    assert runs.claim(single, message_id, "test_book_job", {}).attempt == 1
+    with single.connect() as connection:
+        # The pool's only connection: no transaction left open by the claim.
+        assert connection.connection.dbapi_connection.info.transaction_status == IDLE
+    # Another session (another delivery) sees the claim at once.
+    assert _committed(engine, message_id) == ("running", 1)
+    assert runs.finish(single, message_id, 1, "succeeded") is True
+    assert _committed(engine, message_id) == ("succeeded", 1)
+    assert [s.split()[0] for s in statements] == ["INSERT", "UPDATE"]
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_a_claim_that_fails_leaves_no_row_and_the_connection_usable(
+    engine: sa.Engine, one_connection_engine: tuple[sa.Engine, list[str]]
+) -> None:
+    single, _ = one_connection_engine
+    message_id = str(uuid.uuid4())
+    with pytest.raises(sa.exc.DataError):
+        # PostgreSQL refuses \u0000 in jsonb: the statement fails as a whole.
+        runs.claim(single, message_id, "test_book_job", {"text": "\x00"})
+    assert _committed(engine, message_id) is None
+    assert runs.claim(single, message_id, "test_book_job", {}).attempt == 1
