@@ -94,6 +94,7 @@ class JobEndpoint:
         self.engine = engine
         self.verifier = verifier
         self.confirm = confirm
+        self.heartbeats = runs.Heartbeats(engine)
 
     async def respond(self, request: Request) -> Response:
         body = await _read_limited(request)
@@ -204,7 +205,7 @@ class JobEndpoint:
         log.info("job started", extra={"job": name, "attempt": attempt})
         status: runs.RunStatus
         error_text: str | None = None
-        with runs.Heartbeat(self.engine, message_id, attempt):
+        with self.heartbeats.keep_alive(message_id, attempt):
             try:
                 REGISTRY[name](payload, JobContext(engine=self.engine, message_id=message_id))
             except InvalidJobPayload as error:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,8 +49,12 @@ _FINISH = sa.text(
     "error = :error WHERE message_id = :message_id AND attempts = :attempt AND status = 'running'"
 )
 _BEAT = sa.text(
-    "UPDATE job_runs SET heartbeat_at = now() "
-    "WHERE message_id = :message_id AND attempts = :attempt AND status = 'running'"
+    """
+    UPDATE job_runs AS r SET heartbeat_at = now()
+      FROM unnest(CAST(:message_ids AS text[]), CAST(:attempts AS integer[]))
+           AS b(message_id, attempt)
+     WHERE r.message_id = b.message_id AND r.attempts = b.attempt AND r.status = 'running'
+    """
 )
 _RECORD_REJECTED = sa.text(
     """
@@ -125,32 +131,50 @@ def finish(
         return result.rowcount == 1
 
 
-class Heartbeat:
-    """Touches heartbeat_at while a job runs, so a long run is not mistaken for an abandoned one."""
+class Heartbeats:
+    """Touches heartbeat_at of every run in progress, so a long run is not taken for abandoned.
 
-    def __init__(
-        self, engine: Engine, message_id: str, attempt: int, interval: float | None = None
-    ) -> None:
+    One thread per endpoint beats all the runs of this process with one statement every
+    `interval` (a thread per run cost more than the no-op job it watched). It starts with the first
+    run and ends when no run is left; a run's first beat comes within one interval of its claim,
+    far inside the lease.
+    """
+
+    def __init__(self, engine: Engine, interval: float | None = None) -> None:
         self._engine = engine
-        self._params = {"message_id": message_id, "attempt": attempt}
         self._interval = HEARTBEAT_SECONDS if interval is None else interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat-{message_id}", daemon=True
-        )
+        self._lock = threading.Lock()
+        self._runs: dict[tuple[str, int], int] = {}  # (message_id, attempt) -> holders
+        self._thread: threading.Thread | None = None
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+    @contextmanager
+    def keep_alive(self, message_id: str, attempt: int) -> Iterator[None]:
+        key = (message_id, attempt)
+        with self._lock:
+            self._runs[key] = self._runs.get(key, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._runs[key] == 1:
+                    del self._runs[key]
+                else:
+                    self._runs[key] -= 1
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            with self._lock:
+                if not self._runs:
+                    self._thread = None  # under the lock: the next run starts a new thread
+                    return
+                message_ids = [message_id for message_id, _ in self._runs]
+                attempts = [attempt for _, attempt in self._runs]
             try:
                 with _autocommit(self._engine) as connection:
-                    connection.execute(_BEAT, self._params)
+                    connection.execute(_BEAT, {"message_ids": message_ids, "attempts": attempts})
             except sa.exc.SQLAlchemyError:
                 continue  # the database is away; the next beat tries again
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self._interval + 5)

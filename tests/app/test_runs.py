@@ -6,6 +6,8 @@ being taken for abandoned, and only the owning attempt may record the outcome.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,18 +22,6 @@ from bookapp.db import create_engine
 from harness.postgres import PostgresServer
 
 IDLE = TransactionStatus.IDLE
-
-
-@pytest.mark.usefixtures("clean_runs")
-def test_heartbeat_keeps_a_long_run_claimed(engine: sa.Engine) -> None:
-    message_id = str(uuid.uuid4())
-    first = runs.claim(engine, message_id, "test_book_job", {})
-    assert first.attempt == 1
-    with runs.Heartbeat(engine, message_id, 1, interval=0.1):
-        time.sleep(1.3)
-        # With a 1 s lease the run would be abandoned without the heartbeat.
-        again = runs.claim(engine, message_id, "test_book_job", {}, lease=1.0)
-    assert (again.attempt, again.status) == (None, "running")
 
 
 @pytest.mark.usefixtures("clean_runs")
@@ -113,3 +103,100 @@ def test_a_claim_that_fails_leaves_no_row_and_the_connection_usable(
         runs.claim(single, message_id, "test_book_job", {"text": "\x00"})
     assert _committed(engine, message_id) is None
     assert runs.claim(single, message_id, "test_book_job", {}).attempt == 1
+
+
+def _heartbeat_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "heartbeats"]
+
+
+def _heartbeat_at(engine: sa.Engine, message_id: str) -> object:
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text("SELECT heartbeat_at FROM job_runs WHERE message_id = :m"), {"m": message_id}
+        ).scalar_one()
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_one_thread_keeps_every_concurrent_run_claimed(engine: sa.Engine) -> None:
+    heartbeats = runs.Heartbeats(engine, interval=0.1)
+    message_ids = [str(uuid.uuid4()) for _ in range(5)]
+    for message_id in message_ids:
+        assert runs.claim(engine, message_id, "test_book_job", {}).attempt == 1
+    with contextlib.ExitStack() as stack:
+        for message_id in message_ids:
+            stack.enter_context(heartbeats.keep_alive(message_id, 1))
+        assert len(_heartbeat_threads()) == 1
+        time.sleep(1.3)
+        # With a 1 s lease each run would be abandoned without the heartbeat.
+        for message_id in message_ids:
+            again = runs.claim(engine, message_id, "test_book_job", {}, lease=1.0)
+            assert (again.attempt, again.status) == (None, "running")
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_a_run_that_left_the_heartbeat_is_abandoned_while_the_others_stay_claimed(
+    engine: sa.Engine,
+) -> None:
+    heartbeats = runs.Heartbeats(engine, interval=0.1)
+    left, stays = str(uuid.uuid4()), str(uuid.uuid4())
+    for message_id in (left, stays):
+        runs.claim(engine, message_id, "test_book_job", {})
+    with heartbeats.keep_alive(stays, 1):
+        with heartbeats.keep_alive(left, 1):
+            time.sleep(0.3)
+        # As if the request running `left` had died: nothing beats for it any more.
+        time.sleep(1.3)
+        assert runs.claim(engine, left, "test_book_job", {}, lease=1.0).attempt == 2
+        assert runs.claim(engine, stays, "test_book_job", {}, lease=1.0).attempt is None
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_heartbeats_only_touch_the_attempt_that_owns_the_run(engine: sa.Engine) -> None:
+    heartbeats = runs.Heartbeats(engine, interval=0.1)
+    message_id = str(uuid.uuid4())
+    runs.claim(engine, message_id, "test_book_job", {})
+    time.sleep(1.1)
+    assert runs.claim(engine, message_id, "test_book_job", {}, lease=1.0).attempt == 2
+    before = _heartbeat_at(engine, message_id)
+    with heartbeats.keep_alive(message_id, 1):  # the superseded attempt
+        time.sleep(0.5)
+    assert _heartbeat_at(engine, message_id) == before
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_the_heartbeat_thread_ends_when_no_run_is_left_and_starts_again_for_the_next(
+    engine: sa.Engine,
+) -> None:
+    heartbeats = runs.Heartbeats(engine, interval=0.1)
+    message_id = str(uuid.uuid4())
+    runs.claim(engine, message_id, "test_book_job", {})
+    with heartbeats.keep_alive(message_id, 1):
+        pass
+    time.sleep(0.4)
+    assert _heartbeat_threads() == []
+    with heartbeats.keep_alive(message_id, 1):
+        assert len(_heartbeat_threads()) == 1
+        time.sleep(1.3)
+        assert runs.claim(engine, message_id, "test_book_job", {}, lease=1.0).attempt is None
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_the_heartbeat_survives_a_database_error_and_beats_again(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heartbeats = runs.Heartbeats(engine, interval=0.1)
+    message_id = str(uuid.uuid4())
+    runs.claim(engine, message_id, "test_book_job", {})
+    failures = [sa.exc.OperationalError("UPDATE", {}, RuntimeError("database away"))] * 3
+    real_autocommit = runs._autocommit
+
+    def flaky(engine: sa.Engine) -> sa.Connection:
+        if failures:
+            raise failures.pop()
+        return real_autocommit(engine)
+
+    monkeypatch.setattr(runs, "_autocommit", flaky)
+    with heartbeats.keep_alive(message_id, 1):
+        time.sleep(1.4)
+        assert failures == []
+        assert runs.claim(engine, message_id, "test_book_job", {}, lease=1.0).attempt is None
