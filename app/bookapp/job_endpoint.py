@@ -67,8 +67,21 @@ def _error_text(error: BaseException) -> str:
     """
     if isinstance(error, sa.exc.SQLAlchemyError):
         source: BaseException = getattr(error, "orig", None) or error
-        return f"{type(source).__name__}: {str(source).partition(chr(10))[0]}"[:1000]
-    return f"{type(error).__name__}: {error}"[:1000]
+        text = f"{type(source).__name__}: {str(source).partition(chr(10))[0]}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    # PostgreSQL text cannot hold NUL: an error text with one could never be recorded.
+    return text.replace("\x00", "\\0")[:1000]
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def parse_job_message(message: str) -> tuple[str, dict[str, Any]]:
@@ -84,6 +97,10 @@ def parse_job_message(message: str) -> tuple[str, dict[str, Any]]:
         payload = {}
     if not isinstance(payload, dict):
         raise InvalidJobPayload('"payload" must be a JSON object')
+    # PostgreSQL's text and jsonb cannot hold NUL: such a message could never be recorded, and
+    # retrying cannot help, so it is refused like any other payload that can never run.
+    if "\x00" in data["job"] or _holds_nul(payload):
+        raise InvalidJobPayload("job name or payload contains a NUL character (\\u0000)")
     return data["job"], payload
 
 
@@ -182,7 +199,7 @@ class JobEndpoint:
         try:
             data = json.loads(message)
             if isinstance(data, dict) and isinstance(data.get("job"), str):
-                job = data["job"][:200]
+                job = data["job"][:200].replace("\x00", "")
         except json.JSONDecodeError:
             pass
         try:

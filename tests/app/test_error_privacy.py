@@ -55,7 +55,15 @@ def test_payload_the_database_refuses_at_claim_stays_out_of_the_logs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     capsys.readouterr()
-    response = post(client, notification(payload={"secret": MARKER + "\u0000"}))
+    # The claim's INSERT fails (its table is away); SQLAlchemy's error text would quote the
+    # statement's parameters, the payload among them.
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE job_runs RENAME TO job_runs_away"))
+    try:
+        response = post(client, notification(payload={"secret": MARKER}))
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text("ALTER TABLE job_runs_away RENAME TO job_runs"))
     assert response.status_code == 503
     assert job_runs(engine) == []
     logs = capsys.readouterr().out

@@ -275,6 +275,9 @@ def test_unsubscribe_confirmation_is_acknowledged_and_nothing_runs(
         ({"job": "db_seed", "payload": {"unexpected": 1}}, "takes no payload"),
         ({"payload": {}}, '"job" name'),
         ("plain text", "not JSON"),
+        # PostgreSQL cannot store NUL in text or jsonb: retrying could never record it.
+        ({"job": "test_book_job", "payload": {"note": "a\u0000b"}}, "NUL character"),
+        ({"job": "test_\u0000job", "payload": {}}, "NUL character"),
     ],
 )
 def test_job_that_can_never_run_is_recorded_as_rejected_and_answered_422(
@@ -503,3 +506,17 @@ def test_run_taken_over_by_another_attempt_answers_200_superseded_and_records_no
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
     [warning] = [line for line in lines if line["level"] == "WARNING"]
     assert warning["message"] == "outcome not recorded: attempt 1 no longer owns the run"
+
+
+def test_a_job_failing_with_a_nul_in_its_error_is_recorded_as_failed_and_retried(
+    client: TestClient, notification: Deliver, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails_with_nul(payload: Mapping[str, Any], context: Any) -> None:
+        raise RuntimeError("broken\x00value")
+
+    monkeypatch.setitem(jobs.REGISTRY, "nul_failure", fails_with_nul)
+    response = post(client, notification("nul_failure"))
+    assert response.status_code == 500
+    [run] = job_runs(engine)
+    assert run["status"] == "failed"
+    assert run["error"] == "RuntimeError: broken\\0value"
