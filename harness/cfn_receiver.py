@@ -20,13 +20,14 @@ import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from harness.processes import Service, stop_server_thread
 
 # CloudFormation refuses a custom resource response larger than this.
 MAX_RESPONSE_BYTES = 4096
@@ -102,7 +103,7 @@ def write_loopback_tls(folder: Path) -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
-class CfnResponseReceiver:
+class CfnResponseReceiver(Service):
     """An HTTPS endpoint on 127.0.0.1 that collects the JSON bodies PUT to ResponseURLs."""
 
     def __init__(self, workdir: Path) -> None:
@@ -194,21 +195,6 @@ class CfnResponseReceiver:
             return list(self._bodies.get(request_id, []))
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        stop_server_thread(self._server, self._thread)
+        self._server = None
+        self._thread = None

@@ -29,13 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import yaml  # type: ignore[import-untyped]  # no stubs pinned; PyYAML comes with moto
 
 from harness.cfn_receiver import CfnResponseReceiver
-from harness.processes import ChildProcess
+from harness.processes import ChildProcess, Service
 
 _API_PREFIX = "/2018-06-01/runtime"
 ACCOUNT_ID = "123456789012"
@@ -211,7 +210,7 @@ class InvocationError(RuntimeError):
     """The function could not be invoked at all (init error, crash, timeout)."""
 
 
-class LambdaFunction:
+class LambdaFunction(Service):
     """One function's runtime process and the Runtime API it polls; one invocation at a time."""
 
     def __init__(
@@ -498,17 +497,6 @@ class LambdaFunction:
         if self._child is not None:
             self._child.stop(timeout=2)
         self._stop_api()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _json_or_text(body: bytes) -> Any:

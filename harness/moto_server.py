@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from harness.processes import (
     ChildProcess,
     PortInUseError,
+    Service,
     bind_failed,
     http_status,
     start_on_free_port,
@@ -26,7 +26,7 @@ from harness.processes import (
 _READY_PATH = "/moto-api/data.json"
 
 
-class MotoServer:
+class MotoServer(Service):
     """`python -m moto.server -H 127.0.0.1 -p <port>`; `url` is the endpoint for AWS clients."""
 
     def __init__(self, workdir: Path, *, start_timeout: float = 30.0) -> None:
@@ -81,14 +81,3 @@ class MotoServer:
     def stop(self) -> None:
         if self._child is not None:
             self._child.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -20,6 +20,7 @@ import os
 import pwd
 import signal
 import socket
+import socketserver
 import subprocess
 import threading
 import time
@@ -27,7 +28,41 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Self
+
+
+class Service:
+    """A stand-in that runs between `start()` and `stop()`; a with-block does both."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def stop_server_thread(
+    server: socketserver.BaseServer | None, thread: threading.Thread | None
+) -> None:
+    """Stop an HTTP server that `serve_forever` runs in `thread`, and wait for the thread."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    if thread is not None:
+        thread.join(timeout=5)
+
 
 # What PostgreSQL, uvicorn and werkzeug (moto) print when the port they were given is taken.
 _BIND_FAILURES = ("address already in use", "could not bind")

@@ -36,9 +36,9 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Self
 
+from harness.processes import Service, stop_server_thread
 from harness.sns_signing import Signer, TestCA, build_envelope
 
 _XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
@@ -102,7 +102,7 @@ def _error(code: str, message: str) -> _Reply:
     )
 
 
-class SnsCertProxy:
+class SnsCertProxy(Service):
     """A forwarding HTTP endpoint on 127.0.0.1 in front of moto's server, in a background thread."""
 
     def __init__(
@@ -315,21 +315,6 @@ class SnsCertProxy:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        stop_server_thread(self._server, self._thread)
+        self._server = None
+        self._thread = None
