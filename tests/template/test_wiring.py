@@ -344,3 +344,23 @@ def test_named_publishers_are_added_beside_the_instance_role() -> None:
     assert split[0] == ","
     assert text == "${Role}," + others
     assert variables == {"Role": {"Fn::GetAtt": ["InstanceRole", "Arn"]}}
+
+
+def test_custom_resource_functions_use_a_wildcard_resource_only_where_sns_offers_no_other(
+    case: Case,
+) -> None:
+    # sns:Unsubscribe, GetSubscriptionAttributes and SetSubscriptionAttributes have no resource
+    # type in SNS's authorization reference: "*" is the only grant that works for them.
+    allowed_on_anything = {
+        "sns:Unsubscribe",
+        "sns:GetSubscriptionAttributes",
+        "sns:SetSubscriptionAttributes",
+    }
+    for role in ("HttpsSubscriptionFunctionRole", "SecretEnvironmentFunctionRole"):
+        for policy in case.stack.props(role).get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"]
+                actions = {actions} if isinstance(actions, str) else set(actions)
+                if statement["Resource"] == "*":
+                    assert role == "HttpsSubscriptionFunctionRole"
+                    assert actions == allowed_on_anything
