@@ -224,7 +224,8 @@ class JobEndpoint:
         error_text: str | None = None
         with self.heartbeats.keep_alive(message_id, attempt):
             try:
-                REGISTRY[name](payload, JobContext(engine=self.engine, message_id=message_id))
+                context = JobContext(engine=self.engine, message_id=message_id, attempt=attempt)
+                REGISTRY[name](payload, context)
             except InvalidJobPayload as error:
                 status, error_text = "rejected", str(error)
             except sa.exc.SQLAlchemyError as error:

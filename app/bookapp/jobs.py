@@ -1,8 +1,9 @@
 """The job registry: SNS job names mapped to functions, registered with a decorator.
 
-A job receives its payload and a context (engine, message id). It raises `InvalidJobPayload` when
-the payload can never work (the endpoint answers 4xx: SNS must not retry); any other exception is
-treated as transient (5xx: SNS retries, then the dead-letter queue keeps the message).
+A job receives its payload and a context (engine, message id, attempt number). It raises
+`InvalidJobPayload` when the payload can never work (the endpoint answers 4xx: SNS must not
+retry); any other exception is treated as transient (5xx: SNS retries, then the dead-letter queue
+keeps the message).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class InvalidJobPayload(ValueError):  # noqa: N818 - reads as the condition it r
 class JobContext:
     engine: Engine
     message_id: str
+    # Which delivery of this message runs the job: 1 for the first run, 2 after one retry, ...
+    attempt: int = 1
 
 
 JobFunction = Callable[[Mapping[str, Any], JobContext], None]
@@ -49,6 +52,9 @@ def job(name: str) -> Callable[[JobFunction], JobFunction]:
 
     return register
 
+
+# test_book_job's fail_attempts: enough for any retry test, far below SNS's retry budget.
+MAX_FAIL_ATTEMPTS = 10
 
 SEED_BOOKS: tuple[dict[str, Any], ...] = (
     {
@@ -99,17 +105,35 @@ def db_seed(payload: Mapping[str, Any], ctx: JobContext) -> None:
 
 @job("test_book_job")
 def test_book_job(payload: Mapping[str, Any], ctx: JobContext) -> None:
-    """Proves delivery end to end: logs, optionally sleeps or fails, and the run is recorded."""
+    """Proves delivery end to end: logs, optionally sleeps or fails, and the run is recorded.
+
+    `fail` fails every attempt; `fail_attempts` N fails attempts 1 to N (a transient failure that
+    SNS's retries get past).
+    """
     sleep = payload.get("sleep_seconds", 0)
     fail = payload.get("fail", False)
+    fail_attempts = payload.get("fail_attempts", 0)
     if not isinstance(sleep, int | float) or isinstance(sleep, bool) or not 0 <= sleep <= 100:
         raise InvalidJobPayload("test_book_job: sleep_seconds must be a number from 0 to 100")
     if not isinstance(fail, bool):
         raise InvalidJobPayload("test_book_job: fail must be true or false")
+    if (
+        not isinstance(fail_attempts, int)
+        or isinstance(fail_attempts, bool)
+        or not 0 <= fail_attempts <= MAX_FAIL_ATTEMPTS
+    ):
+        raise InvalidJobPayload(
+            f"test_book_job: fail_attempts must be a whole number from 0 to {MAX_FAIL_ATTEMPTS}"
+        )
     with ctx.engine.connect() as connection:
         count = connection.execute(sa.select(sa.func.count()).select_from(books)).scalar_one()
     # Sleeps like a long job that is not holding a database connection.
     time.sleep(float(sleep))
     if fail:
         raise RuntimeError("test_book_job failed on request (payload fail=true)")
-    log.info("test_book_job ran", extra={"books": count})
+    if ctx.attempt <= fail_attempts:
+        raise RuntimeError(
+            f"test_book_job failed on request (attempt {ctx.attempt}, "
+            f"payload fail_attempts={fail_attempts})"
+        )
+    log.info("test_book_job ran", extra={"books": count, "attempt": ctx.attempt})

@@ -335,6 +335,37 @@ def test_failed_run_records_the_error(
     assert "RuntimeError: test_book_job failed on request" in run["error"]
 
 
+def test_test_book_job_fails_its_first_fail_attempts_runs_and_then_succeeds(
+    client: TestClient, notification: Deliver, engine: sa.Engine
+) -> None:
+    envelope = notification(payload={"fail_attempts": 2})
+    statuses = [post(client, envelope).status_code for _ in range(3)]
+    assert statuses == [500, 500, 200]
+    [run] = job_runs(engine)
+    assert (run["status"], run["attempts"], run["error"]) == ("succeeded", 3, None)
+    assert post(client, envelope).json() == {"status": "succeeded", "duplicate": True}
+
+
+def test_test_book_job_records_which_attempt_failed_on_request(
+    client: TestClient, notification: Deliver, engine: sa.Engine
+) -> None:
+    assert post(client, notification(payload={"fail_attempts": 1})).status_code == 500
+    [run] = job_runs(engine)
+    assert run["status"] == "failed"
+    assert "attempt 1, payload fail_attempts=1" in run["error"]
+
+
+@pytest.mark.parametrize("value", [-1, 11, 1.5, True, "2", None])
+def test_test_book_job_refuses_fail_attempts_outside_0_to_10(
+    client: TestClient, notification: Deliver, engine: sa.Engine, value: Any
+) -> None:
+    response = post(client, notification(payload={"fail_attempts": value}))
+    assert response.status_code == 422
+    assert "fail_attempts must be a whole number from 0 to 10" in response.json()["reason"]
+    [run] = job_runs(engine)
+    assert run["status"] == "rejected"
+
+
 def _insert_running(engine: sa.Engine, message_id: str, heartbeat_age_s: int) -> None:
     with engine.begin() as connection:
         connection.execute(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from harness.demo import JOB_PATH, Rehearsal, Reporter
+from harness.processes import wait_until
 
 
 class CapturingSubscriber:
@@ -114,3 +115,48 @@ def post_envelope(rehearsal: Rehearsal, envelope: dict[str, Any]) -> tuple[int, 
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+def app_log(rehearsal: Rehearsal) -> list[dict[str, Any]]:
+    """The running app's JSON log lines so far (anything else it printed is skipped)."""
+    if rehearsal.app is None:
+        raise RuntimeError("the app is not running")
+    entries: list[dict[str, Any]] = []
+    for line in rehearsal.app.output().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def job_answers(rehearsal: Rehearsal, message_id: str, count: int) -> list[int]:
+    """The statuses the job endpoint answered to the deliveries of `message_id`, in order.
+
+    moto does not say what the app answered to its own delivery, so they are read from the app's
+    log: its job lines carry the message id and the request id, and its access line for that
+    request id carries the status. Waits until `count` answers are logged (the access line is
+    written once the response has gone out) and returns them all.
+    """
+
+    def logged() -> list[int]:
+        lines = app_log(rehearsal)
+        requests = {line["request_id"] for line in lines if line.get("message_id") == message_id}
+        return [
+            int(line["status_code"])
+            for line in lines
+            if line.get("logger") == "bookapp.access"
+            and line.get("path") == JOB_PATH
+            and line.get("request_id") in requests
+        ]
+
+    try:
+        return wait_until(
+            lambda: found if len(found := logged()) >= count else None,
+            timeout=10,
+            what=f"{count} answers to message {message_id} in the app's log",
+        )
+    except TimeoutError:
+        return logged()  # fewer than expected: the caller's assertion shows which

@@ -19,7 +19,7 @@ import pytest
 
 from harness.demo import JOBS, Rehearsal
 from harness.processes import PortInUseError, free_port, http_status
-from tests.e2e.conftest import CapturingSubscriber, post_envelope
+from tests.e2e.conftest import CapturingSubscriber, job_answers, post_envelope
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -187,6 +187,22 @@ def test_a_failing_job_answers_5xx_so_sns_retries_and_each_attempt_is_recorded(
     again = [run for run in rehearsal.job_runs() if run["message_id"] == message_id]
     assert len(again) == 1
     assert again[0]["attempts"] == 2
+
+
+def test_a_job_failing_transiently_answers_5xx_and_the_retry_records_it_succeeded(
+    rehearsal: Rehearsal, capture: CapturingSubscriber
+) -> None:
+    # fail_attempts 1: the first run fails, SNS's retry (attempt 2) succeeds.
+    message_id = rehearsal.publish("test_book_job", {"fail_attempts": 1})  # delivery 1, by moto
+    envelope = capture.envelope_of(message_id)
+    first = rehearsal.wait_for_run(message_id, timeout=15)
+    assert (first["status"], first["attempts"]) == ("failed", 1)
+    status, body = post_envelope(rehearsal, envelope)  # the retry
+    assert status == 200, body
+    assert body == {"status": "succeeded", "attempt": 2}
+    runs = [run for run in rehearsal.job_runs() if run["message_id"] == message_id]
+    assert [(run["status"], run["attempts"]) for run in runs] == [("succeeded", 2)]
+    assert job_answers(rehearsal, message_id, count=2) == [500, 200]
 
 
 def test_a_job_delivered_while_the_database_is_down_gets_503_and_its_retry_succeeds_later(
