@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -18,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness.demo import JOBS, Rehearsal
-from harness.processes import PortInUseError, free_port, http_status
-from tests.e2e.conftest import CapturingSubscriber, job_answers, post_envelope
+from harness.processes import PortInUseError, free_port, http_status, wait_until
+from tests.e2e.conftest import CapturingSubscriber, app_log, job_answers, post_envelope
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -228,6 +229,69 @@ def test_a_job_delivered_while_the_database_is_down_gets_503_and_its_retry_succe
     assert 200 <= status < 300
     run = rehearsal.wait_for_run(message_id, timeout=15)
     assert run["status"] == "succeeded"
+    assert http_status(rehearsal.app_url + "/readyz") == 200
+
+
+def test_a_database_stopped_while_a_job_runs_leaves_the_app_alive_and_the_job_recorded_once(
+    rehearsal: Rehearsal, capture: CapturingSubscriber
+) -> None:
+    # The run has claimed its row when the database goes; the job ends while it is down, and the
+    # app keeps retrying to record the outcome (FINISH_RETRY_SECONDS, 60 s) until it is back.
+    pg, app = rehearsal.postgres, rehearsal.app
+    assert pg is not None
+    assert app is not None
+    before = {run["message_id"] for run in rehearsal.job_runs()}
+    published: list[str] = []
+    # moto delivers during Publish and waits for the app's answer: publish from a thread.
+    publisher = threading.Thread(
+        target=lambda: published.append(rehearsal.publish("test_book_job", {"sleep_seconds": 3})),
+        daemon=True,
+    )
+    publisher.start()
+
+    def running() -> str | None:
+        for run in rehearsal.job_runs():
+            if run["message_id"] not in before and run["status"] == "running":
+                return str(run["message_id"])
+        return None
+
+    message_id = wait_until(running, timeout=15, what="the new test_book_job run")
+
+    def retrying() -> bool | None:
+        lines = app_log(rehearsal)
+        message = "job outcome not recorded yet: retrying"
+        return (
+            any(
+                line.get("message_id") == message_id and line["message"] == message
+                for line in lines
+            )
+            or None
+        )
+
+    time.sleep(1)  # the job has counted the books and sleeps
+    pg.stop("immediate")
+    try:
+        assert http_status(rehearsal.app_url + "/readyz") == 503
+        assert http_status(rehearsal.app_url + "/healthz") == 200
+        assert app.alive()
+        wait_until(retrying, timeout=10, what="the app retrying to record the outcome")
+        assert app.alive()
+    finally:
+        pg.start()
+    publisher.join(timeout=60)
+    assert published == [message_id]
+    # moto's delivery got its answer once the outcome was recorded.
+    assert job_answers(rehearsal, message_id, count=1) == [200]
+    status, body = post_envelope(rehearsal, capture.envelope_of(message_id))  # SNS's retry
+    assert (status, body) == (200, {"status": "succeeded", "duplicate": True})
+    runs = [run for run in rehearsal.job_runs() if run["message_id"] == message_id]
+    assert [(run["status"], run["attempts"]) for run in runs] == [("succeeded", 1)]
+    ran = [
+        line
+        for line in app_log(rehearsal)
+        if line.get("message_id") == message_id and line["message"] == "test_book_job ran"
+    ]
+    assert len(ran) == 1
     assert http_status(rehearsal.app_url + "/readyz") == 200
 
 
