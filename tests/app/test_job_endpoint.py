@@ -199,8 +199,10 @@ def test_notification_with_a_missing_field_is_rejected_as_malformed(
 # -- confirmations ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("version", ["1", "2"])
+@pytest.mark.usefixtures("moto_url")
 def test_subscription_confirmation_is_confirmed_with_authenticate_on_unsubscribe(
-    client: TestClient, signer: Signer, cert_url: str, moto_url: str, engine: sa.Engine
+    client: TestClient, signer: Signer, cert_url: str, engine: sa.Engine, version: str
 ) -> None:
     sns = aws.sns_client("us-east-1")
     sns.create_topic(Name=TOPIC_ARN.rsplit(":", 1)[1])
@@ -214,8 +216,9 @@ def test_subscription_confirmation_is_confirmed_with_authenticate_on_unsubscribe
         signer=signer,
         cert_url=cert_url,
         topic_arn=TOPIC_ARN,
-        signature_version="2",
+        signature_version=version,
     )
+    assert envelope["SignatureVersion"] == version
     response = post(client, envelope)
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "confirmed"}
@@ -254,13 +257,21 @@ def test_subscription_confirmation_from_another_topic_is_not_confirmed(
     assert calls == []
 
 
+@pytest.mark.parametrize("version", ["1", "2"])
 def test_unsubscribe_confirmation_is_acknowledged_and_nothing_runs(
-    client: TestClient, signer: Signer, cert_url: str, engine: sa.Engine
+    client: TestClient, signer: Signer, cert_url: str, engine: sa.Engine, version: str
 ) -> None:
     envelope = build_envelope(
-        "UnsubscribeConfirmation", signer=signer, cert_url=cert_url, topic_arn=TOPIC_ARN
+        "UnsubscribeConfirmation",
+        signer=signer,
+        cert_url=cert_url,
+        topic_arn=TOPIC_ARN,
+        signature_version=version,
     )
-    assert post(client, envelope).status_code == 200
+    assert envelope["SignatureVersion"] == version
+    response = post(client, envelope)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "acknowledged"}
     assert job_runs(engine) == []
 
 
