@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bookapp.jobs import SEED_BOOKS
 from harness.demo import JOBS, Rehearsal
 from harness.processes import PortInUseError, free_port, http_status, wait_until
 from tests.e2e.conftest import CapturingSubscriber, app_log, job_answers, post_envelope
@@ -75,7 +76,8 @@ def test_each_published_job_ran_once_and_succeeded(rehearsal: Rehearsal) -> None
 
 def test_books_lists_the_seeded_books(rehearsal: Rehearsal) -> None:
     books, _detail = rehearsal.check_books()
-    assert len(books) >= 1
+    assert sorted(book["isbn"] for book in books) == sorted(book["isbn"] for book in SEED_BOOKS)
+    assert sorted(book["title"] for book in books) == sorted(book["title"] for book in SEED_BOOKS)
 
 
 def test_a_secret_missing_a_template_field_fails_naming_the_variable(
