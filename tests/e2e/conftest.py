@@ -7,56 +7,16 @@ every test then reads the state of the running stand-ins, or posts to the runnin
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from harness.demo import JOB_PATH, Rehearsal, Reporter
 from harness.processes import wait_until
-
-
-class CapturingSubscriber:
-    """A second HTTP subscriber on the job topic: it keeps the signed envelopes SNS sends.
-
-    moto signs each subscription's copy with its own certificate but the same MessageId, so a
-    captured envelope is what SNS would send again to the app when it retries a delivery.
-    """
-
-    def __init__(self) -> None:
-        self.envelopes: list[dict[str, Any]] = []
-        received = self.envelopes
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/capture"
-
-    def envelope_of(self, message_id: str) -> dict[str, Any]:
-        for envelope in self.envelopes:
-            if envelope["MessageId"] == message_id:
-                return envelope
-        raise AssertionError(f"no envelope captured for {message_id}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+from tests.support.subscriber import CapturingSubscriber
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +43,7 @@ def rehearsal() -> Iterator[Rehearsal]:
 
 @pytest.fixture(scope="module")
 def capture(rehearsal: Rehearsal) -> Iterator[CapturingSubscriber]:
-    subscriber = CapturingSubscriber()
+    subscriber = CapturingSubscriber("/capture")
     sns = rehearsal.client("sns")
     arn = sns.subscribe(
         TopicArn=rehearsal.resources.topic_arn,

@@ -21,7 +21,8 @@ import pytest
 from bookapp.jobs import SEED_BOOKS
 from harness.demo import JOBS, Rehearsal
 from harness.processes import PortInUseError, free_port, http_status, wait_until
-from tests.e2e.conftest import CapturingSubscriber, app_log, job_answers, post_envelope
+from tests.e2e.conftest import app_log, job_answers, post_envelope
+from tests.support.subscriber import CapturingSubscriber
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

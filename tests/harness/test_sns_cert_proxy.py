@@ -19,7 +19,8 @@ from harness import sns_cert_proxy
 from harness.moto_server import MotoServer
 from harness.processes import free_port
 from harness.sns_cert_proxy import SnsCertProxy
-from tests.harness.conftest import CapturingSubscriber, aws_client
+from tests.harness.conftest import aws_client
+from tests.support.subscriber import CapturingSubscriber
 
 
 @pytest.fixture
