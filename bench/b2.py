@@ -41,6 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 FLOOR_DIR = Path(__file__).resolve().parent / "lambda_floor"
 REGION = "us-east-1"
+# moto's default account; the topic `_stand` makes, which HttpsSubscriptionFunction is pinned to.
+TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:bench-jobs"
 FUNCTIONS = {
     "SecretEnvironmentFunction": ("Custom::SecretEnvironment", "floor_handler.secrets_manager"),
     "HttpsSubscriptionFunction": ("Custom::HttpsSubscription", "floor_handler.sns"),
@@ -123,7 +125,7 @@ def _stand(moto_url: str) -> Stand:
             "ARN"
         ],
         topic_arn=client("sns").create_topic(
-            Name="bench-jobs", Attributes={"SignatureVersion": "2"}
+            Name=TOPIC_ARN.rsplit(":", 1)[1], Attributes={"SignatureVersion": "2"}
         )["TopicArn"],
     )
 
@@ -166,7 +168,12 @@ def _cold_start(
     answers_cloudformation: bool,
 ) -> dict[str, Any]:
     function = LambdaFunction(
-        spec, workdir, region=REGION, aws_endpoint_url=moto_url, ca_file=receiver.ca_file
+        spec,
+        workdir,
+        region=REGION,
+        aws_endpoint_url=moto_url,
+        ca_file=receiver.ca_file,
+        response_origin=receiver.origin,
     )
     try:
         event = custom_resource_event(
@@ -204,7 +211,9 @@ def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[s
         raise RuntimeError(f"{template} is missing: run `make build` first")
     specs: dict[str, FunctionSpec] = {}
     for logical_id, (_type, floor_handler) in FUNCTIONS.items():
-        spec = function_spec_from_template(BUILD_DIR, logical_id)
+        spec = function_spec_from_template(
+            BUILD_DIR, logical_id, references={"JobTopic": TOPIC_ARN}
+        )
         specs[logical_id] = spec
         specs[f"floor:{logical_id}"] = FunctionSpec(
             logical_id=f"Floor{logical_id}",

@@ -120,6 +120,11 @@ class CfnResponseReceiver(Service):
             raise RuntimeError("the CloudFormation response receiver is not started")
         return self._server.server_address[1]
 
+    @property
+    def origin(self) -> str:
+        """The https origin of this receiver, for the functions' LOCAL_RESPONSE_ORIGIN."""
+        return f"https://127.0.0.1:{self.port}"
+
     def response_url(self, request_id: str) -> str:
         """A ResponseURL for `request_id`, shaped like CloudFormation's presigned one."""
         return (

@@ -322,13 +322,16 @@ class Rehearsal:
             "HttpsSubscriptionFunction": {**fast_poll, **sns_endpoint},
         }
         for logical_id in ("SecretEnvironmentFunction", "HttpsSubscriptionFunction"):
-            spec = function_spec_from_template(self.build_dir, logical_id)
+            spec = function_spec_from_template(
+                self.build_dir, logical_id, references={"JobTopic": self.resources.topic_arn}
+            )
             function = LambdaFunction(
                 spec,
                 self.workdir,
                 region=REGION,
                 aws_endpoint_url=moto.url,
                 ca_file=self.receiver.ca_file,
+                response_origin=self.receiver.origin,
                 extra_environment=overrides.get(logical_id),
             )
             self._stack.callback(function.stop)

@@ -38,6 +38,22 @@ from harness.processes import ChildProcess, Service
 
 _API_PREFIX = "/2018-06-01/runtime"
 ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+STACK_NAME = "rehearsal"
+# The rehearsal's one stack: its events carry this StackId and its functions are pinned to it.
+STACK_ID = (
+    f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/"
+    "8f4c7e20-0000-4000-8000-000000000000"
+)
+# What CloudFormation's pseudo parameters resolve to in the rehearsal.
+PSEUDO_PARAMETERS = {
+    "AWS::StackId": STACK_ID,
+    "AWS::StackName": STACK_NAME,
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
 
 # What the managed python3.13 runtime puts on sys.path besides the function's code: the runtime
 # interface client and the AWS SDK for Python. Everything else must come from the build folder.
@@ -103,6 +119,8 @@ class FunctionSpec:
     timeout: int = 3
     memory_size: int = 128
     environment: Mapping[str, str] = field(default_factory=dict)
+    # Layer contents in the build folder (Lambda mounts them at /opt; `python/` is on sys.path).
+    layer_dirs: tuple[Path, ...] = ()
 
     @property
     def function_name(self) -> str:
@@ -120,6 +138,8 @@ def _resolve(value: Any, parameters: Mapping[str, str], where: str) -> str:
         return str(value)
     if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters:
         return parameters[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in PSEUDO_PARAMETERS:
+        return PSEUDO_PARAMETERS[value["Ref"]]
     raise TemplateError(f"{where}: cannot resolve {json.dumps(value)} outside CloudFormation")
 
 
@@ -129,12 +149,14 @@ def function_spec_from_template(
     *,
     parameter_overrides: Mapping[str, str] | None = None,
     environment_overrides: Mapping[str, str] | None = None,
+    references: Mapping[str, str] | None = None,
 ) -> FunctionSpec:
     """The function `logical_id` as `sam build` left it in `build_dir` (`.aws-sam/build`).
 
     Globals.Function supplies defaults as in SAM; a `!Ref` to a template parameter resolves to the
-    override given, else the parameter's Default. `environment_overrides` stand for values that
-    only CloudFormation could resolve.
+    override given, else the parameter's Default; a pseudo parameter to the rehearsal's stack;
+    a `!Ref` to a resource to its value in `references` (the local stand-in's ARN or URL).
+    `environment_overrides` stand for values that only CloudFormation could resolve.
     """
     template = load_template(build_dir / "template.yaml")
     resources = template.get("Resources") or {}
@@ -147,6 +169,7 @@ def function_spec_from_template(
         if isinstance(spec, dict) and "Default" in spec
     }
     parameters.update(parameter_overrides or {})
+    parameters.update(references or {})
     globals_ = ((template.get("Globals") or {}).get("Function")) or {}
     properties = {**globals_, **(resource.get("Properties") or {})}
     variables: dict[str, Any] = {
@@ -167,6 +190,10 @@ def function_spec_from_template(
     handler = properties.get("Handler")
     if not isinstance(handler, str):
         raise TemplateError(f"{logical_id}: no Handler")
+    layer_dirs = tuple(
+        _layer_dir(build_dir, resources, layer, logical_id)
+        for layer in properties.get("Layers") or []
+    )
     return FunctionSpec(
         logical_id=logical_id,
         code_dir=(build_dir / code_uri).resolve(),
@@ -177,7 +204,20 @@ def function_spec_from_template(
             _resolve(properties.get("MemorySize", 128), parameters, f"{logical_id} MemorySize")
         ),
         environment=environment,
+        layer_dirs=layer_dirs,
     )
+
+
+def _layer_dir(build_dir: Path, resources: Mapping[str, Any], layer: Any, where: str) -> Path:
+    """The `python/` folder that `sam build` made for a layer of this template (`!Ref Layer`)."""
+    name = layer.get("Ref") if isinstance(layer, dict) and set(layer) == {"Ref"} else None
+    resource = resources.get(name) if isinstance(name, str) else None
+    if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::LayerVersion":
+        raise TemplateError(f"{where}: layer {json.dumps(layer)} is not a layer of this template")
+    content = (resource.get("Properties") or {}).get("ContentUri")
+    if not isinstance(content, str):
+        raise TemplateError(f"{where}: layer {name} has no built ContentUri")
+    return (build_dir / content / "python").resolve()
 
 
 @dataclass
@@ -221,6 +261,7 @@ class LambdaFunction(Service):
         region: str = "us-east-1",
         aws_endpoint_url: str | None = None,
         ca_file: Path | None = None,
+        response_origin: str | None = None,
         extra_environment: Mapping[str, str] | None = None,
     ) -> None:
         if spec.runtime != "python3.13" and not spec.runtime.startswith("python"):
@@ -231,6 +272,10 @@ class LambdaFunction(Service):
         self.aws_endpoint_url = aws_endpoint_url
         self.ca_file = ca_file
         self.extra_environment = dict(extra_environment or {})
+        if response_origin is not None:
+            # The functions answer only CloudFormation's response URLs; this admits the local
+            # receiver (an https origin on loopback). The template never sets it.
+            self.extra_environment.setdefault("LOCAL_RESPONSE_ORIGIN", response_origin)
         self.cold_starts = 0
         self._pending: queue.Queue[Invocation] = queue.Queue()
         self._current: dict[str, Invocation] = {}
@@ -375,7 +420,9 @@ class LambdaFunction(Service):
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "PYTHONPATH": f"{spec.code_dir}{os.pathsep}{self._runtime_dir}",
+            "PYTHONPATH": os.pathsep.join(
+                [str(spec.code_dir), *map(str, spec.layer_dirs), str(self._runtime_dir)]
+            ),
             "PYTHONDONTWRITEBYTECODE": "1",
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "LAMBDA_RUNTIME_DIR": str(self._runtime_dir),
@@ -516,14 +563,10 @@ def custom_resource_event(
     logical_resource_id: str,
     physical_resource_id: str | None = None,
     old_properties: Mapping[str, Any] | None = None,
-    stack_name: str = "rehearsal",
+    stack_id: str = STACK_ID,
 ) -> dict[str, Any]:
     """A CloudFormation custom resource request, with its ResponseURL at `receiver`."""
     request_id = receiver.new_request_id()
-    stack_id = (
-        f"arn:aws:cloudformation:{function.region}:{ACCOUNT_ID}:stack/{stack_name}/"
-        "8f4c7e20-0000-4000-8000-000000000000"
-    )
     event: dict[str, Any] = {
         "RequestType": request_type,
         "ServiceToken": function.spec.arn,

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.events import STACK_ID
+
 pytest_plugins = ["tests.support.cfn"]
 
 _FAKE_AWS = {
@@ -34,6 +36,10 @@ def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     for key in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(key, raising=False)
+    # The custom-resource functions serve only the stack pinned in their environment; the event
+    # files in events/ all come from this one.
+    monkeypatch.setenv("STACK_ID", STACK_ID)
+    monkeypatch.delenv("LOCAL_RESPONSE_ORIGIN", raising=False)
 
 
 # Module import time (before fixtures) must not see real credentials either.

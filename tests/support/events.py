@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+# The stack every event file comes from; the functions under test are pinned to it (STACK_ID).
+STACK_ID = (
+    "arn:aws:cloudformation:us-east-1:123456789012:stack/bookapp/"
+    "5b8a2f10-ca9e-11f0-8de9-0a1b2c3d4e5f"
+)
 
 
 def load_event(name: str, **properties: Any) -> dict[str, Any]:

@@ -157,6 +157,38 @@ def topic_region(topic_arn: str) -> str:
     return match.group("region")
 
 
+TOPIC_VARIABLE: Final = "JOB_TOPIC_ARN"
+
+
+def pinned_topic(value: str | None) -> str:
+    """The job topic pinned in the function's environment (JOB_TOPIC_ARN, set by the template)."""
+    topic = (value or "").strip()
+    if _TOPIC_RE.match(topic) is None:
+        raise PropertyError(
+            f"This function is misconfigured: {TOPIC_VARIABLE} in its environment is not an SNS "
+            "topic ARN, so it manages no subscription"
+        )
+    return topic
+
+
+def require_pinned_topic(topic_arn: str, pinned: str) -> None:
+    """Refuse a TopicArn that is not the stack's own job topic."""
+    if topic_arn != pinned:
+        raise PropertyError(
+            f"TopicArn {topic_arn} is not this stack's job topic {pinned}: this function "
+            "subscribes endpoints to that topic only"
+        )
+
+
+def require_pinned_subscription(subscription_arn: str, pinned: str) -> None:
+    """Refuse to change a subscription of any topic but the stack's own job topic."""
+    if subscription_topic(subscription_arn) != pinned:
+        raise PropertyError(
+            f"Subscription {subscription_arn} is not on this stack's job topic {pinned}: "
+            "refused, nothing was changed"
+        )
+
+
 def redact_endpoint(endpoint: str) -> str:
     """scheme://host/path: a query string may carry a token, so it never reaches logs or Reasons."""
     try:

@@ -21,7 +21,14 @@ timeout of 900 s that allows a wait of up to about 14 minutes.
 Every step is idempotent: Subscribe returns the same ARN for the same topic, endpoint and
 attributes, so a duplicated Create makes one subscription, and Delete of something gone succeeds.
 
-Environment: LOG_LEVEL (INFO), POLL_INTERVAL_SECONDS (5), SAFETY_MARGIN_SECONDS (30).
+Only its own stack, only its own topic: every request first passes the shared guard (`cfn_guard`:
+CloudFormation's response URL, the stack pinned in STACK_ID), and the function then acts only on
+the job topic pinned in JOB_TOPIC_ARN. A TopicArn property naming another topic is refused; an
+Update or Delete whose physical id is a subscription of another topic refuses it or leaves it
+alone. Its role needs some SNS actions on "*", so only this code holds that line.
+
+Environment: STACK_ID and JOB_TOPIC_ARN (from the template), LOG_LEVEL (INFO),
+POLL_INTERVAL_SECONDS (5), SAFETY_MARGIN_SECONDS (30).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import boto3
 from botocore.config import Config
 from crhelper import CfnResource
 
+from cfn_guard.serve import serve
 from https_subscription import core, subscriptions
 from https_subscription.core import PropertyError
 
@@ -142,20 +150,32 @@ def _subscribe_and_wait(spec: core.SubscriptionSpec, context: Any, *, on_create:
     return arn
 
 
+def _pinned_topic() -> str:
+    return core.pinned_topic(os.environ.get(core.TOPIC_VARIABLE))
+
+
+def _parse(event: dict[str, Any]) -> core.SubscriptionSpec:
+    spec = core.parse_properties(event.get("ResourceProperties") or {})
+    core.require_pinned_topic(spec.topic_arn, _pinned_topic())
+    return spec
+
+
 @helper.create
 def create(event: dict[str, Any], context: Any) -> str:
-    spec = core.parse_properties(event.get("ResourceProperties") or {})
+    spec = _parse(event)
     return _subscribe_and_wait(spec, context, on_create=True)
 
 
 @helper.update
 def update(event: dict[str, Any], context: Any) -> str:
-    spec = core.parse_properties(event.get("ResourceProperties") or {})
+    spec = _parse(event)
     physical_id = event.get("PhysicalResourceId", "")
     plan = core.plan_update(event.get("OldResourceProperties"), spec)
     if plan.replace or not core.is_subscription_arn(physical_id):
         logger.info("Topic or endpoint changed: making a new subscription")
         return _subscribe_and_wait(spec, context, on_create=False)
+    # In place: only a subscription of the pinned topic is ever changed.
+    core.require_pinned_subscription(physical_id, spec.topic_arn)
     client = get_client(spec.region)
     if plan.removed:
         logger.info("Resetting removed attributes: %s", ", ".join(plan.removed))
@@ -187,17 +207,21 @@ def delete(event: dict[str, Any], _context: Any) -> None:
             physical_id,
         )
         return
-    topic = (event.get("ResourceProperties") or {}).get("TopicArn")
-    if isinstance(topic, str) and core.subscription_topic(physical_id) != topic.strip():
-        logger.warning("Subscription %s is not on topic %s: left alone", physical_id, topic)
+    pinned = _pinned_topic()
+    topic = core.subscription_topic(physical_id)
+    if topic != pinned:
+        logger.warning(
+            "Subscription %s is not on this stack's job topic %s: left alone", physical_id, pinned
+        )
         return
-    client = get_client(core.subscription_topic(physical_id).split(":")[3])
+    client = get_client(core.topic_region(topic))
     subscriptions.unsubscribe(client, physical_id)
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
-    """Lambda entry point: crhelper answers CloudFormation, FAILED with the error as Reason."""
-    helper(event, context)
+    """Lambda entry point: the guard admits the request, then crhelper answers CloudFormation,
+    FAILED with the error as Reason."""
+    serve(event, context, helper)
 
 
 __all__ = ["PropertyError", "handler"]

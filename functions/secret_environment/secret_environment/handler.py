@@ -7,6 +7,11 @@ values as one JSON document into `TargetSecretArn` and answer App Runner referen
 nothing: the target secret belongs to the template and CloudFormation deletes it with the stack,
 so Delete succeeds for any id, including the one of a failed Create.
 
+Only its own stack: every request first passes the shared guard (`cfn_guard`): a ResponseURL that
+is not CloudFormation's gets no answer at all, a request of another stack than STACK_ID gets FAILED.
+Which secrets it may read and write is its IAM role's business (the template grants the database
+secret and the target secret only), so the resource itself stays general.
+
 Secret safety: crhelper logs the event and the whole response body (the PlainText values) at DEBUG,
 so its loggers are held at INFO or above whatever LOG_LEVEL says, botocore's at ERROR, and only our
 own exception messages, which hold no values, reach a Reason or a log line.
@@ -25,6 +30,7 @@ import boto3
 from botocore.config import Config
 from crhelper import CfnResource
 
+from cfn_guard.serve import serve
 from secret_environment import core, secrets_manager
 
 if TYPE_CHECKING:
@@ -109,7 +115,12 @@ except Exception as error:  # crhelper then answers FAILED, with this message, t
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
-    """The Lambda handler. NoEcho is crhelper state that outlives a request, so reset it first."""
+    """The Lambda handler: the guard admits the request, then crhelper runs it."""
+    serve(event, context, _run)
+
+
+def _run(event: dict[str, Any], context: Any) -> None:
+    # NoEcho is crhelper state that outlives a request, so reset it first.
     helper.NoEcho = False
     quiet_loggers(LOG_LEVEL)
     helper(event, context)

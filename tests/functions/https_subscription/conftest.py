@@ -57,6 +57,8 @@ def subscription_handler(
 
     get_client = module.get_client  # tests may replace it; the cache is cleared on the original
     get_client.cache_clear()
+    # The function manages subscriptions of this one topic only (the template pins it).
+    monkeypatch.setenv("JOB_TOPIC_ARN", TOPIC_ARN)
     monkeypatch.setattr(module, "clock", fake_clock.clock)
     monkeypatch.setattr(module, "sleep", fake_clock.sleep)
     # crhelper sleeps before answering a Delete (to let logs flush); not in tests.

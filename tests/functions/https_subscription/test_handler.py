@@ -173,9 +173,13 @@ def test_duplicate_create_makes_one_subscription(
 
 
 def test_create_fails_when_the_topic_does_not_exist(
-    aws: None, subscription_handler: ModuleType, cfn_responses: CfnResponses
+    aws: None,
+    subscription_handler: ModuleType,
+    cfn_responses: CfnResponses,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     missing = "arn:aws:sns:us-east-1:123456789012:no-such-topic"
+    monkeypatch.setenv("JOB_TOPIC_ARN", missing)
     event = load_event("https_subscription/create", TopicArn=missing, RedrivePolicy=None)
 
     invoke(subscription_handler, event)

@@ -30,8 +30,8 @@ from tests.functions.secret_environment.seeds import (
 from tests.support.events import load_event
 
 STACK_ID = (
-    "arn:aws:cloudformation:us-east-1:123456789012:stack/bookstack/"
-    "5b2a1c60-7b61-11e6-9a41-93e812345678"
+    "arn:aws:cloudformation:us-east-1:123456789012:stack/bookapp/"
+    "5b8a2f10-ca9e-11f0-8de9-0a1b2c3d4e5f"
 )
 PHYSICAL_ID = core.physical_id(STACK_ID, "AppEnvironment")
 
