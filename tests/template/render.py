@@ -67,17 +67,21 @@ def load_source(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 def expand_sam(source: Mapping[str, Any]) -> dict[str, Any]:
     """Run the SAM transform offline, as `sam validate` does.
 
-    Local CodeUri folders become a placeholder S3 location (the transform only accepts S3 URIs; `sam
-    package` would upload them). No managed policy is looked up by name here, so the policy map is
-    empty. The transform writes the deploy region's partition into the ARNs of the managed policies
-    it attaches to function roles; here that region is us-east-1.
+    Local CodeUri and ContentUri folders become a placeholder S3 location (the transform only
+    accepts S3 URIs; `sam package` would upload them). No managed policy is looked up by name
+    here, so the policy map is empty. The transform writes the deploy region's partition into the
+    ARNs of the managed policies it attaches to function roles; here that region is us-east-1.
     """
     template = copy.deepcopy(dict(source))
     for resource in template.get("Resources", {}).values():
         properties = resource.get("Properties", {})
-        code_uri = properties.get("CodeUri")
-        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(code_uri, str):
-            properties["CodeUri"] = f"s3://placeholder-bucket/{code_uri.strip('/')}"
+        for kind, key in (
+            ("AWS::Serverless::Function", "CodeUri"),
+            ("AWS::Serverless::LayerVersion", "ContentUri"),
+        ):
+            uri = properties.get(key)
+            if resource.get("Type") == kind and isinstance(uri, str):
+                properties[key] = f"s3://placeholder-bucket/{uri.strip('/')}"
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
     expanded: dict[str, Any] = translator.translate(
         template, parameter_values={}, get_managed_policy_map=dict
@@ -156,6 +160,7 @@ class _Resolver:
             "Fn::Sub": self._sub,
             "Fn::Join": self._join,
             "Fn::Select": self._select,
+            "Fn::Split": self._split,
             "Fn::Cidr": self._cidr,
             "Fn::GetAtt": self._get_att,
         }
@@ -247,6 +252,12 @@ class _Resolver:
         if isinstance(items, list) and isinstance(index, (int, str)):
             return items[int(index)]
         return {"Fn::Select": [index, items]}
+
+    def _split(self, arg: list[Any]) -> Any:
+        delimiter, text = self.value(arg[0]), self.value(arg[1])
+        if isinstance(delimiter, str) and isinstance(text, str):
+            return text.split(delimiter)
+        return {"Fn::Split": [delimiter, text]}
 
     def _cidr(self, arg: list[Any]) -> Any:
         block, count, bits = (self.value(a) for a in arg)
