@@ -15,11 +15,13 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bookapp.jobs import SEED_BOOKS
 from harness.demo import JOBS, Rehearsal
+from harness.lambda_runtime import STACK_ID, custom_resource_event, run_custom_resource
 from harness.processes import PortInUseError, free_port, http_status, wait_until
 from tests.e2e.conftest import app_log, job_answers, post_envelope
 from tests.support.subscriber import CapturingSubscriber
@@ -360,3 +362,64 @@ def test_nothing_is_left_behind_after_the_rehearsal_closes(rehearsal: Rehearsal)
     for port in (rehearsal.postgres.port, rehearsal.app_port):
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def _plain_text_request(rehearsal: Rehearsal) -> dict[str, Any]:
+    """A PlainText request for the database password: what an intruder would ask for."""
+    assert rehearsal.receiver is not None
+    function = rehearsal.functions["SecretEnvironmentFunction"]
+    return custom_resource_event(
+        "Create",
+        "Custom::SecretEnvironment",
+        {
+            "Delivery": "PlainText",
+            "Generation": "intruder",
+            "Variables": [
+                {
+                    "Name": "STOLEN",
+                    "SecretId": rehearsal.resources.database_secret_arn,
+                    "Key": "password",
+                }
+            ],
+        },
+        function=function,
+        receiver=rehearsal.receiver,
+        logical_resource_id="Intruder",
+    )
+
+
+def test_the_built_function_refuses_a_request_of_another_stack(rehearsal: Rehearsal) -> None:
+    assert rehearsal.receiver is not None
+    event = _plain_text_request(rehearsal)
+    event["StackId"] = STACK_ID.replace("stack/rehearsal/", "stack/intruder/")
+
+    body = run_custom_resource(
+        rehearsal.functions["SecretEnvironmentFunction"], rehearsal.receiver, event, timeout=60
+    )
+
+    assert body["Status"] == "FAILED"
+    assert "serves only stack" in body["Reason"]
+    assert body.get("Data") in ({}, None)
+    assert rehearsal.postgres is not None
+    assert rehearsal.postgres.password not in json.dumps(body)
+
+
+def test_the_built_function_sends_nothing_to_a_response_url_that_is_not_cloudformations(
+    rehearsal: Rehearsal,
+) -> None:
+    assert rehearsal.receiver is not None
+    function = rehearsal.functions["SecretEnvironmentFunction"]
+    event = _plain_text_request(rehearsal)
+    # Same host, another port: not the configured local origin, not CloudFormation's bucket.
+    event["ResponseURL"] = event["ResponseURL"].replace(
+        f":{rehearsal.receiver.port}/", f":{rehearsal.receiver.port + 1}/"
+    )
+
+    result = function.invoke(event, timeout=60)
+
+    assert result.ok, result.error
+    assert rehearsal.receiver.bodies(str(event["RequestId"])) == []
+    log = function.log_tail(200)
+    assert "is not a CloudFormation response URL" in log
+    assert rehearsal.postgres is not None
+    assert rehearsal.postgres.password not in log
