@@ -82,10 +82,12 @@ def app_env(
         "APP_ROLE": "all",
         "AWS_ENDPOINT_URL_SNS": cert_server.endpoint,
         "LOG_LEVEL": "INFO",
+        "ENABLE_TEST_JOBS": "true",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for key in ("JOB_PATH", "PORT", "ENABLE_OTEL", "WEB_CONCURRENCY"):
+    unset = ("JOB_PATH", "PORT", "ENABLE_OTEL", "WEB_CONCURRENCY", "JOB_MAX_MESSAGE_AGE_SECONDS")
+    for key in unset:
         monkeypatch.delenv(key, raising=False)
     aws.sns_client.cache_clear()  # boto3 reads the endpoint override when a client is made
     return env
