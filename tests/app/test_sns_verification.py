@@ -205,3 +205,24 @@ def test_sample_envelope_in_events_has_the_shape_the_endpoint_parses(path: Path)
     envelope = parse_envelope(path.read_bytes())
     assert envelope.type in path.stem.title().replace("-", "")
     check_certificate_url(envelope.fields["SigningCertURL"], REGION)
+
+
+@pytest.mark.parametrize("version", ["3", "0", "", "1 ", "2.0", "v2", "11"])
+@pytest.mark.parametrize("kind", list(sns_signing.iter_message_types()))
+def test_an_unknown_signature_version_is_refused_before_any_download(
+    signer: Signer, kind: sns_signing.MessageType, version: str
+) -> None:
+    envelope = build_envelope(
+        kind,
+        signer=signer,
+        cert_url=f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-{CERT_ID}.pem",
+        topic_arn=TOPIC_ARN,
+        message="{}",
+        signature_version=version,
+    )
+    fetched: list[str] = []
+    verifier = Verifier(TOPIC_ARN, CertificateCache(lambda url: fetched.append(url) or b""))
+    with pytest.raises(VerificationFailed) as raised:
+        verifier.verify(parse_envelope(json.dumps(envelope).encode()))
+    assert raised.value.check == "SignatureVersion"
+    assert fetched == []
