@@ -18,7 +18,7 @@ FUNCTIONS_SRC := $(shell find functions -type f \( -name '*.py' -o -name require
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.stamp: requirements-dev.txt app/requirements.txt scripts/find-python313
+$(VENV)/.stamp: requirements-dev.txt app/requirements.in scripts/find-python313
 	@py="$$(scripts/find-python313)"; \
 	if [ ! -x $(BIN)/python ] || ! $(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then \
 	  rm -rf $(VENV); "$$py" -m venv $(VENV); fi
@@ -34,6 +34,17 @@ $(CHECKOV_VENV)/.stamp: requirements-checkov.txt
 
 .PHONY: venv
 venv: $(VENV)/.stamp ## Create .venv with the pinned development tools
+
+.PHONY: pins
+pins: venv ## Refresh the image's pins: hashes in app/requirements.txt, the base image's digest
+	$(BIN)/uv pip compile app/requirements.in --generate-hashes --universal --python-version 3.13 \
+	  --no-emit-index-url --no-emit-find-links --custom-compile-command "make pins" \
+	  --quiet -o app/requirements.txt
+	scripts/pin-base-image
+
+.PHONY: rds-ca-bundle
+rds-ca-bundle: venv ## Refresh app/certs/rds-global-bundle.pem and its SHA-256 in app/Dockerfile (SOURCE=aws|npm)
+	$(BIN)/python scripts/rds_ca_bundle.py --source $(or $(SOURCE),aws)
 
 .PHONY: postgres
 postgres: ## Make sure PostgreSQL server binaries are installed (Debian: apt-get install postgresql)

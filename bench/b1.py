@@ -127,6 +127,7 @@ def server_environment(pg: PostgresServer, certs: CertificateServer, port: int) 
         "APP_ROLE": "jobs",
         "AWS_REGION": REGION,
         "ENABLE_OTEL": "false",
+        "ENABLE_TEST_JOBS": "true",  # as in the rehearsal (the load itself is bench_noop)
         "AWS_ENDPOINT_URL_SNS": certs.endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

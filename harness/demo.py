@@ -63,7 +63,19 @@ JOB_PATH = "/jobs"
 JOBS = ("db_migrate", "db_seed", "test_book_job")
 # How many ports the app tries when another process takes the picked one first.
 APP_PORT_ATTEMPTS = 3
-DATABASE_URL_TEMPLATE = "postgresql://{username}:{password}@{host}:{port}/{dbname}?sslmode=require"
+# The template's DATABASE_URL Template (template.yaml, AppEnvironment), with the rehearsal's
+# PostgreSQL CA in place of the RDS bundle that the image carries.
+DATABASE_URL_TEMPLATE = (
+    "postgresql://{username}:{password}@{host}:{port}/{dbname}"
+    "?sslmode=verify-full&sslrootcert=/app/certs/rds-global-bundle.pem"
+)
+
+
+def database_url_template(pg: PostgresServer) -> str:
+    """DATABASE_URL_TEMPLATE verifying the rehearsal's PostgreSQL by its throwaway CA."""
+    return DATABASE_URL_TEMPLATE.split("?", 1)[0] + "?" + pg.tls_query()
+
+
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -347,7 +359,7 @@ class Rehearsal:
                 {
                     "Name": "DATABASE_URL",
                     "SecretId": self.resources.database_secret_arn,
-                    "Template": DATABASE_URL_TEMPLATE,
+                    "Template": database_url_template(self._require_postgres()),
                     "Encode": "url",
                 }
             ],
@@ -403,7 +415,7 @@ class Rehearsal:
             urllib.parse.unquote(parts.password or "") != pg.password
             or parts.port != pg.port
             or parts.path != f"/{pg.dbname}"
-            or "sslmode=require" not in parts.query
+            or parts.query != pg.tls_query()
         ):
             raise StepFailedError(
                 "the resolved DATABASE_URL does not describe the local PostgreSQL"
@@ -433,6 +445,8 @@ class Rehearsal:
             "PORT": str(port),
             "AWS_REGION": REGION,
             "ENABLE_OTEL": "false",
+            # The rehearsal publishes test_book_job; the template's services never turn it on.
+            "ENABLE_TEST_JOBS": "true",
             "AWS_ENDPOINT_URL_SNS": moto_proxy.url,
             **FAKE_CREDENTIALS,
         }

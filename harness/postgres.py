@@ -1,10 +1,14 @@
 """A real, throwaway PostgreSQL server with TLS for tests, the demo and the benchmarks.
 
 Aurora PostgreSQL is the production database; this module stands in for it with the same wire
-protocol, TLS required on TCP, and a login role whose password holds URL-hostile characters, so
-connection-string encoding bugs show up here and not in production. The server lives in a temporary
-folder on a free loopback port; it can be stopped and started again (the end-to-end tests take the
-database away mid-run), and leaving the context manager removes the process and the folder.
+protocol, TLS required on TCP, SCRAM password authentication, and a login role whose password holds
+URL-hostile characters, so connection-string encoding bugs show up here and not in production. Its
+server certificate is issued by a throwaway CA made for this server alone, for the names clients use
+(localhost and 127.0.0.1), so clients connect with `sslmode=verify-full` and that CA as
+`sslrootcert`: the same URL shape as the app's in AWS, where the CA is the RDS bundle in the image.
+The server lives in a temporary folder on a free loopback port; it can be stopped and started
+again (the end-to-end tests take the database away mid-run), and leaving the context manager
+removes the process and the folder.
 
 The postmaster runs in the foreground as our child process (`postgres -D ...`, as the postgres
 user when we are root), not through `pg_ctl start`, which detaches it (its parent becomes PID 1)
@@ -16,7 +20,7 @@ new port (a few times); a restart keeps its port, since clients already hold the
 Usage::
 
     with running_postgres() as pg:
-        url = pg.url()  # postgresql://bookapp:<encoded>@127.0.0.1:<port>/bookapp?sslmode=require
+        url = pg.url()  # postgresql://bookapp:<encoded>@127.0.0.1:<port>/bookapp?sslmode=verify-full&sslrootcert=<pg.ca_file>
         pg.stop(); pg.start()  # same port, same data
         other = pg.create_database("fresh")  # empty, owned by the login role; returns its URL
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import glob
+import ipaddress
 import os
 import secrets
 import shutil
@@ -42,12 +47,20 @@ from urllib.parse import quote
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from harness.processes import ChildProcess, PortInUseError, bind_failed, start_on_free_port
 
-__all__ = ["PostgresError", "PostgresServer", "find_bindir", "running_postgres"]
+__all__ = [
+    "PostgresError",
+    "PostgresServer",
+    "find_bindir",
+    "issue_server_certificate",
+    "running_postgres",
+]
 
+# The names clients reach the server by; its certificate is valid for each (verify-full).
+SERVER_NAMES = ("localhost", "127.0.0.1")
 # Every character that breaks a naive "postgresql://user:password@host/db" string.
 HOSTILE_PASSWORD_CHARS = "@:/?#%+ "  # noqa: S105 - characters, not a secret
 
@@ -88,30 +101,79 @@ def _free_port() -> int:
         return port
 
 
-def _self_signed_certificate() -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def issue_server_certificate(
+    names: Sequence[str] = SERVER_NAMES, *, ca_name: str = "Harness PostgreSQL Test CA"
+) -> tuple[bytes, bytes, bytes]:
+    """A throwaway CA and a server certificate it signed for `names` (DNS names or IP addresses).
+
+    Returns (CA certificate, server certificate, server key), PEM. The CA's key is dropped: nothing
+    else can ever be signed by it.
+    """
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca_certificate = (
+        x509.CertificateBuilder()
+        .subject_name(ca_subject)
+        .issuer_name(ca_subject)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    alternative_names: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alternative_names.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternative_names.append(x509.DNSName(name))
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return (
+        ca_certificate.public_bytes(serialization.Encoding.PEM),
+        certificate.public_bytes(serialization.Encoding.PEM),
+        _pem_key(key),
+    )
 
 
 @dataclass
@@ -142,18 +204,34 @@ class PostgresServer:
     def log_file(self) -> Path:
         return self.root / "postgres.log"
 
+    @property
+    def ca_file(self) -> Path:
+        """The throwaway CA that signed the server's certificate: clients' `sslrootcert`."""
+        return self.root / "ca.crt"
+
+    def tls_query(self, sslmode: str = "verify-full") -> str:
+        """`sslmode=...&sslrootcert=<ca_file>`, the query the app's DATABASE_URL carries."""
+        return f"sslmode={sslmode}&sslrootcert={quote(str(self.ca_file), safe='/')}"
+
     def url(
         self,
         dbname: str | None = None,
         *,
         scheme: str = "postgresql",
-        sslmode: str | None = "require",
+        sslmode: str | None = "verify-full",
     ) -> str:
-        """A libpq/SQLAlchemy URL with every credential percent-encoded."""
-        query = f"?sslmode={sslmode}" if sslmode else ""
+        """A libpq/SQLAlchemy URL with every credential percent-encoded, verifying the server."""
+        query = f"?{self.tls_query(sslmode)}" if sslmode else ""
         return (
             f"{scheme}://{quote(self.user, safe='')}:{quote(self.password, safe='')}"
             f"@{self.host}:{self.port}/{quote(dbname or self.dbname, safe='')}{query}"
+        )
+
+    def socket_url(self, dbname: str | None = None) -> str:
+        """libpq's Unix-socket form (no password: the socket trusts local users)."""
+        return (
+            f"postgresql://{quote(self.user, safe='')}@/{quote(dbname or self.dbname, safe='')}"
+            f"?host={quote(str(self.socket_dir), safe='/')}&port={self.port}"
         )
 
     # -- process control -------------------------------------------------------------------------
@@ -187,7 +265,8 @@ class PostgresServer:
         """initdb, TLS material, configuration; then start, create the login role and database."""
         for folder in (self.data_dir, self.socket_dir):
             folder.mkdir(mode=0o700)
-        cert_pem, key_pem = _self_signed_certificate()
+        ca_pem, cert_pem, key_pem = issue_server_certificate()
+        self.ca_file.write_bytes(ca_pem)
         (self.root / "server.crt").write_bytes(cert_pem)
         key_path = self.root / "server.key"
         key_path.write_bytes(key_pem)

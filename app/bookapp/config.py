@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.engine import URL, make_url
@@ -27,6 +28,21 @@ _JOB_PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 _RESERVED_PATHS = ("/healthz", "/readyz", "/books")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
+
+# Where app/Dockerfile puts the RDS certificate bundle (checked against its pinned SHA-256).
+RDS_CA_BUNDLE = "/app/certs/rds-global-bundle.pem"
+# libpq's require_auth: over TCP the server must ask for SCRAM (never cleartext or MD5); on a
+# Unix socket it may also ask for nothing (peer or trust authentication).
+TCP_REQUIRE_AUTH = "scram-sha-256"
+SOCKET_REQUIRE_AUTH = "scram-sha-256,none"
+_SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+
+# SNS retries a delivery for at most 3600 s (the longest delivery policy it accepts) with the same
+# Timestamp; 300 s more for the difference between SNS's clock and ours. An older message is a
+# replay, not a retry.
+SNS_MAX_RETRY_SECONDS = 3600
+CLOCK_SKEW_SECONDS = 300
+DEFAULT_MAX_MESSAGE_AGE_SECONDS = SNS_MAX_RETRY_SECONDS + CLOCK_SKEW_SECONDS
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - the container's port is what App Runner routes to
@@ -50,6 +66,8 @@ class Settings:
     web_concurrency: int
     log_level: str
     host: str = DEFAULT_HOST
+    enable_test_jobs: bool = False
+    max_message_age_seconds: int = DEFAULT_MAX_MESSAGE_AGE_SECONDS
 
     @property
     def serves_jobs(self) -> bool:
@@ -75,7 +93,14 @@ class Settings:
 
 
 def parse_database_url(raw: str) -> URL:
-    """Accept postgresql:// or postgres:// (libpq's forms) and use the psycopg 3 driver."""
+    """Accept postgresql:// or postgres:// (libpq's forms) and use the psycopg 3 driver.
+
+    Over TCP the server must be verified (`sslmode=verify-full` with an `sslrootcert`); a
+    Unix-socket URL (`postgresql://user@/db?host=/run/postgresql`) needs no TLS, which libpq does
+    not use on sockets. Either way `require_auth` is set so that libpq refuses any password
+    authentication the server asks for other than SCRAM (a server that is not ours could ask for
+    the password in clear or as an MD5 hash).
+    """
     try:
         url = make_url(raw)
     except ArgumentError:
@@ -97,18 +122,87 @@ def parse_database_url(raw: str) -> URL:
         raise ConfigError(
             f"DATABASE_URL driver {url.drivername!r} is not supported; use postgresql://"
         )
-    if not url.host:
-        raise ConfigError("DATABASE_URL has no host")
-    if "@" in url.host:
+    host = _database_host(url)
+    if "@" in host:
         raise ConfigError(
             "DATABASE_URL has an '@' after the one before the host: percent-encode the user and "
             "password ('@' is %40)"
         )
-    if url.port is not None and not 1 <= url.port <= 65535:
+    port = url.port if url.port is not None else _query_port(url)
+    if port is not None and not 1 <= port <= 65535:
         raise ConfigError("DATABASE_URL: port must be between 1 and 65535")
     if not url.database:
         raise ConfigError("DATABASE_URL has no database name after the host")
-    return url.set(drivername="postgresql+psycopg")
+    socket = host.startswith("/")
+    if not socket:
+        _check_server_verification(url)
+    wanted_auth = SOCKET_REQUIRE_AUTH if socket else TCP_REQUIRE_AUTH
+    given_auth = url.query.get("require_auth")
+    if given_auth is not None and given_auth != wanted_auth:
+        raise ConfigError(
+            f"DATABASE_URL: require_auth must be {wanted_auth} (the app refuses password "
+            "authentication that is not SCRAM), or left out: the app sets it"
+        )
+    return url.set(drivername="postgresql+psycopg").update_query_dict({"require_auth": wanted_auth})
+
+
+def _single(url: URL, key: str) -> str | None:
+    value = url.query.get(key)
+    if isinstance(value, tuple):
+        raise ConfigError(f"DATABASE_URL gives {key}= more than once; give it once")
+    return value
+
+
+def _database_host(url: URL) -> str:
+    """The host after '@', or libpq's `?host=` (a host name, or a socket directory)."""
+    query_host = _single(url, "host")
+    if url.host and query_host is not None:
+        raise ConfigError(
+            "DATABASE_URL names the host twice (after '@' and as ?host=); give one of them"
+        )
+    host = url.host or query_host
+    if not host:
+        raise ConfigError(
+            "DATABASE_URL has no host: postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or a "
+            "Unix-socket directory as postgresql://USER@/DBNAME?host=/run/postgresql"
+        )
+    if "," in host:
+        raise ConfigError("DATABASE_URL names several hosts; the app connects to one")
+    if "/" in host and not host.startswith("/"):
+        raise ConfigError(
+            f"DATABASE_URL: a Unix-socket directory must be an absolute path such as "
+            f"/run/postgresql, got {host[:100]!r}"
+        )
+    return host
+
+
+def _query_port(url: URL) -> int | None:
+    raw = _single(url, "port")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()):
+        raise ConfigError("DATABASE_URL: port must be a number")
+    return int(raw)
+
+
+def _check_server_verification(url: URL) -> None:
+    """verify-full with a CA bundle: the server must prove it is the host the URL names."""
+    sslmode = _single(url, "sslmode")
+    if sslmode != "verify-full":
+        # Only libpq's own words are repeated: anything else may be part of an unencoded password.
+        given = sslmode if sslmode in _SSLMODES else "not set" if sslmode is None else "unknown"
+        raise ConfigError(
+            "DATABASE_URL must verify the database server: sslmode=verify-full with "
+            f"sslrootcert=<CA bundle> (got sslmode={given})"
+        )
+    rootcert = _single(url, "sslrootcert")
+    if not rootcert:
+        raise ConfigError(
+            "DATABASE_URL: sslrootcert is not set; it names the CA bundle that signed the "
+            f"server's certificate (in the image: {RDS_CA_BUNDLE})"
+        )
+    if rootcert != "system" and not Path(rootcert).is_file():
+        raise ConfigError(f"DATABASE_URL: sslrootcert file {rootcert[:200]!r} does not exist")
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -146,7 +240,8 @@ def load_settings(
     database_url = parse_database_url(raw_url) if raw_url else None
     if need_database and database_url is None:
         raise ConfigError(
-            "DATABASE_URL is not set: postgresql://USER:PASSWORD@HOST:PORT/DBNAME?sslmode=require"
+            "DATABASE_URL is not set: postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+            f"?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}"
         )
 
     topic = environ.get("JOB_TOPIC_ARN", "").strip() or None
@@ -182,6 +277,13 @@ def load_settings(
         raise ConfigError(f"AWS_REGION is not a region name such as us-east-1: {region!r}")
     enable_otel = _flag("ENABLE_OTEL", environ.get("ENABLE_OTEL", ""))
     workers = _integer("WEB_CONCURRENCY", environ.get("WEB_CONCURRENCY", "2").strip(), 1, 64)
+    enable_test_jobs = _flag("ENABLE_TEST_JOBS", environ.get("ENABLE_TEST_JOBS", ""))
+    max_age = _integer(
+        "JOB_MAX_MESSAGE_AGE_SECONDS",
+        environ.get("JOB_MAX_MESSAGE_AGE_SECONDS", str(DEFAULT_MAX_MESSAGE_AGE_SECONDS)).strip(),
+        60,
+        SNS_MAX_RETRY_SECONDS * 24,
+    )
     log_level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -196,4 +298,6 @@ def load_settings(
         web_concurrency=workers,
         log_level=log_level,
         host=host,
+        enable_test_jobs=enable_test_jobs,
+        max_message_age_seconds=max_age,
     )

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bookapp import logs, migrate, runs
-from bookapp.jobs import REGISTRY, InvalidJobPayload, JobContext
+from bookapp.jobs import REGISTRY, TEST_JOBS, InvalidJobPayload, JobContext
 from bookapp.sns import (
     MAX_BODY_BYTES,
     CertificateUnavailable,
@@ -90,6 +90,10 @@ def parse_job_message(message: str) -> tuple[str, dict[str, Any]]:
         data = json.loads(message)
     except json.JSONDecodeError:
         raise InvalidJobPayload("Message is not JSON") from None
+    except (RecursionError, ValueError):
+        raise InvalidJobPayload(
+            "Message is JSON nested too deeply or with too large a number"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("job"), str) or not data["job"]:
         raise InvalidJobPayload('Message must be a JSON object with a "job" name')
     payload = data.get("payload", {})
@@ -107,10 +111,18 @@ def parse_job_message(message: str) -> tuple[str, dict[str, Any]]:
 class JobEndpoint:
     """Holds what the endpoint needs; `handle` is synchronous and runs in a worker thread."""
 
-    def __init__(self, engine: Engine, verifier: Verifier, confirm: SnsConfirmer) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        verifier: Verifier,
+        confirm: SnsConfirmer,
+        *,
+        enable_test_jobs: bool = False,
+    ) -> None:
         self.engine = engine
         self.verifier = verifier
         self.confirm = confirm
+        self.enable_test_jobs = enable_test_jobs
         self.heartbeats = runs.Heartbeats(engine)
 
     async def respond(self, request: Request) -> Response:
@@ -128,13 +140,8 @@ class JobEndpoint:
         except MalformedMessage as error:
             log.warning("job request rejected", extra={"check": "envelope", "reason": str(error)})
             return _answer(400, "rejected", reason=str(error))
-        token = logs.message_id.set(envelope.message_id)
-        try:
-            return self._verified(envelope)
-        finally:
-            logs.message_id.reset(token)
-
-    def _verified(self, envelope: Envelope) -> Outcome:
+        # Nothing of an unverified message is logged but the check that refused it (and its type,
+        # one of three): its MessageId joins the log context only once the signature held.
         try:
             self.verifier.verify(envelope)
         except VerificationFailed as error:
@@ -146,6 +153,13 @@ class JobEndpoint:
         except CertificateUnavailable as error:
             log.error("signing certificate unavailable", extra={"reason": str(error)})  # noqa: TRY400
             return _answer(503, "unavailable", reason="signing certificate unavailable")
+        token = logs.message_id.set(envelope.message_id)
+        try:
+            return self._verified(envelope)
+        finally:
+            logs.message_id.reset(token)
+
+    def _verified(self, envelope: Envelope) -> Outcome:
         if envelope.type == "SubscriptionConfirmation":
             return self._confirm(envelope)
         if envelope.type == "UnsubscribeConfirmation":
@@ -170,6 +184,12 @@ class JobEndpoint:
             return self._reject(message_id, envelope.message, str(error))
         if name not in REGISTRY:
             return self._reject(message_id, envelope.message, f"unknown job {name[:100]!r}")
+        if name in TEST_JOBS and not self.enable_test_jobs:
+            return self._reject(
+                message_id,
+                envelope.message,
+                f"{name} is a test job: off unless ENABLE_TEST_JOBS=true",
+            )
         try:
             claim = self._claim(message_id, name, payload)
         except sa.exc.SQLAlchemyError as error:
@@ -200,7 +220,7 @@ class JobEndpoint:
             data = json.loads(message)
             if isinstance(data, dict) and isinstance(data.get("job"), str):
                 job = data["job"][:200].replace("\x00", "")
-        except json.JSONDecodeError:
+        except (RecursionError, ValueError):  # JSONDecodeError is a ValueError
             pass
         try:
             runs.record_rejected(self.engine, message_id, job, None, reason)

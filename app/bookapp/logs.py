@@ -1,7 +1,9 @@
 """Structured JSON logs on stdout, one object a line, with the request id and, for jobs, the
 message id.
 
-App Runner ships stdout to CloudWatch Logs, where JSON lines can be queried field by field.
+App Runner ships stdout to CloudWatch Logs, where JSON lines can be queried field by field. Much of
+what is logged comes from whoever sent the request (a path, a reason quoting a URL, a job name), so
+every text field is cut to a bound here: one request cannot write a large or misleading line.
 """
 
 from __future__ import annotations
@@ -17,6 +19,20 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 message_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("message_id", default=None)
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Longest text of one field; tracebacks (our own frames) get more room.
+MAX_FIELD_CHARS = 1000
+MAX_TRACE_CHARS = 16000
+_TRACE_FIELDS = frozenset({"exception", "traceback"})
+
+
+def _capped(key: str, value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    limit = MAX_TRACE_CHARS if key in _TRACE_FIELDS else MAX_FIELD_CHARS
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) <= limit:
+        return value
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,7 +52,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps({key: _capped(key, value) for key, value in entry.items()}, default=str)
 
 
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]

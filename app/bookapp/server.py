@@ -2,6 +2,12 @@
 
 App Runner ends a request after 120 s and sends SIGTERM before replacing an instance. Keep-alive
 outlives the front proxy's idle connections; graceful shutdown lets running requests (jobs) finish.
+
+X-Forwarded-For and X-Forwarded-Proto are not trusted from anyone. The app decides nothing by the
+client's address or scheme (TLS ends at App Runner's or the load balancer's front end, and the
+signature, not the sender, authenticates a job), and the front ends' addresses are not a fixed
+set the app could name: trusting the headers from any address, as before, let every client write
+the address and scheme that logs and traces record.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ def serve(settings: Settings) -> None:
         workers=settings.web_concurrency,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
+        proxy_headers=False,
+        forwarded_allow_ips="",
         log_config=None,
         access_log=False,
         server_header=False,

@@ -1,12 +1,14 @@
 """Verification of SNS HTTP(S) deliveries, as AWS documents it; pure apart from the certificate
 download.
 
-Every message is checked before anything is done with it: the envelope's shape, the topic, the
-signature version, the SigningCertURL (https, `.pem`, an SNS host), the certificate's validity
-period, and the signature over the documented string to sign for its type. There is no switch that
-skips a check. When `AWS_ENDPOINT_URL_SNS` is set (local stacks and tests), the certificate is
-downloaded from that endpoint with the original URL's path, after the original URL passed every
-check.
+Every message is checked before anything is done with it: the envelope's shape (a UUID MessageId,
+an ISO 8601 Timestamp), the topic, the signature version, the message's age (older than SNS's
+longest retry window plus clock skew is a replay), the SigningCertURL (https, no credentials or
+port, the SNS host of the topic's own region, an SNS certificate's path, no query), the
+certificate's validity period, and the signature over the documented string to sign for its type.
+There is no switch that skips a check. When `AWS_ENDPOINT_URL_SNS` is set (local stacks and
+tests), the certificate is downloaded from that endpoint with the original URL's path, after the
+original URL passed every check (the region's host included).
 """
 
 from __future__ import annotations
@@ -24,17 +26,24 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from bookapp.config import CLOCK_SKEW_SECONDS, DEFAULT_MAX_MESSAGE_AGE_SECONDS
+
 MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
 
 MAX_BODY_BYTES: Final = 300 * 1024
-CERT_HOST_PATTERN: Final = re.compile(r"sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?")
+# SNS's MessageId is a UUID; anything else is not SNS's, and is not worth logging or storing.
+MESSAGE_ID_PATTERN: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
+# How far in the future a Timestamp may be (SNS's clock ahead of ours).
+CLOCK_SKEW: Final = datetime.timedelta(seconds=CLOCK_SKEW_SECONDS)
 # SNS names its certificates SimpleNotificationService-<32 hex>.pem (moto: a uuid4 without dashes).
 # Anything else on an SNS host is not a signing certificate, so it is not worth a download.
 CERT_PATH_PATTERN: Final = re.compile(r"/SimpleNotificationService-[0-9a-f]{32}\.pem")
@@ -83,6 +92,7 @@ class CertificateUnavailable(Exception):  # noqa: N818
 class Envelope:
     type: MessageType
     fields: Mapping[str, str]
+    timestamp: datetime.datetime
 
     @property
     def message_id(self) -> str:
@@ -105,6 +115,12 @@ def parse_envelope(body: bytes) -> Envelope:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise MalformedMessage("body is not JSON") from None
+    except (RecursionError, ValueError):
+        # Valid JSON that Python will not hold: nesting deeper than the recursion limit, or an
+        # integer longer than int's digit limit.
+        raise MalformedMessage(
+            "body is JSON nested too deeply or with too large a number"
+        ) from None
     if not isinstance(data, dict):
         raise MalformedMessage("body is not a JSON object")
     kind = data.get("Type")
@@ -115,8 +131,21 @@ def parse_envelope(body: bytes) -> Envelope:
         raise MalformedMessage(f"{kind} lacks string field(s): {', '.join(missing)}")
     if "Subject" in data and not isinstance(data["Subject"], str | None):
         raise MalformedMessage("Subject must be a string")
+    if not MESSAGE_ID_PATTERN.fullmatch(data["MessageId"]):
+        raise MalformedMessage("MessageId is not a UUID")
     fields = {k: v for k, v in data.items() if isinstance(v, str)}
-    return Envelope(type=kind, fields=fields)
+    return Envelope(type=kind, fields=fields, timestamp=_timestamp(data["Timestamp"]))
+
+
+def _timestamp(raw: str) -> datetime.datetime:
+    """SNS's Timestamp, ISO 8601 in UTC (2012-04-26T20:45:04.751Z)."""
+    try:
+        parsed = datetime.datetime.fromisoformat(raw) if len(raw) <= 40 else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise MalformedMessage("Timestamp is not an ISO 8601 time with a time zone")
+    return parsed.astimezone(datetime.UTC)
 
 
 def string_to_sign(envelope: Envelope) -> bytes:
@@ -125,19 +154,61 @@ def string_to_sign(envelope: Envelope) -> bytes:
     return "".join(f"{k}\n{envelope.fields[k]}\n" for k in keys if k in envelope.fields).encode()
 
 
-def check_certificate_url(url: str) -> None:
+def certificate_host(region: str) -> str:
+    """The host SNS serves the signing certificates of `region`'s topics from."""
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"sns.{region}.{suffix}"
+
+
+def _port_given(parts: SplitResult) -> bool:
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range: still a port
+        return True
+    return port is not None or parts.netloc.endswith(":")
+
+
+# Each check looks at one part of the URL and refuses with its own reason: (name, reason, check).
+# tests/app/test_sns_verification.py gives each a URL that every other check accepts.
+CertificateUrlCheck = Callable[[str, SplitResult, str], bool]
+CERTIFICATE_URL_CHECKS: Final[tuple[tuple[str, str, CertificateUrlCheck], ...]] = (
+    ("scheme", "scheme is not https", lambda _url, parts, _region: parts.scheme == "https"),
+    (
+        "credentials",
+        "has credentials",
+        lambda _url, parts, _region: parts.username is None and parts.password is None,
+    ),
+    ("port", "has a port", lambda _url, parts, _region: not _port_given(parts)),
+    # Exactly the topic's region's SNS host: any other host, a look-alike, another region's.
+    (
+        "host",
+        "host is not SNS's in the topic's region",
+        lambda _url, parts, region: parts.hostname == certificate_host(region),
+    ),
+    (
+        "path",
+        "path is not an SNS signing certificate's",
+        lambda _url, parts, _region: CERT_PATH_PATTERN.fullmatch(parts.path) is not None,
+    ),
+    ("query", "has a query", lambda url, parts, _region: not parts.query and "?" not in url),
+    (
+        "fragment",
+        "has a fragment",
+        lambda url, parts, _region: not parts.fragment and "#" not in url,
+    ),
+)
+
+
+def check_certificate_url(
+    url: str,
+    region: str,
+    checks: tuple[tuple[str, str, CertificateUrlCheck], ...] = CERTIFICATE_URL_CHECKS,
+) -> None:
+    """Raises VerificationFailed with the reason of the first check the URL fails."""
     parts = urlsplit(url)
-    if parts.scheme != "https":
-        raise VerificationFailed("SigningCertURL", "scheme is not https")
-    host = parts.hostname or ""
-    if parts.netloc.lower() != host:
-        raise VerificationFailed("SigningCertURL", "has credentials or a port")
-    if not CERT_HOST_PATTERN.fullmatch(host):
-        raise VerificationFailed("SigningCertURL", f"host {host!r} is not an SNS host")
-    if not parts.path.endswith(".pem") or parts.query or parts.fragment:
-        raise VerificationFailed("SigningCertURL", "path does not end in .pem")
-    if not CERT_PATH_PATTERN.fullmatch(parts.path):
-        raise VerificationFailed("SigningCertURL", "path is not an SNS signing certificate's")
+    for _name, reason, passes in checks:
+        if not passes(url, parts, region):
+            raise VerificationFailed("SigningCertURL", reason)
 
 
 Fetcher = Callable[[str], bytes]
@@ -299,6 +370,10 @@ class CertificateCache:
         return len(self._entries)
 
 
+# SNS's longest retry window plus clock skew; JOB_MAX_MESSAGE_AGE_SECONDS (bookapp.config).
+DEFAULT_MAX_AGE: Final = datetime.timedelta(seconds=DEFAULT_MAX_MESSAGE_AGE_SECONDS)
+
+
 class Verifier:
     """Checks envelopes for one topic; raises VerificationFailed or CertificateUnavailable."""
 
@@ -307,9 +382,12 @@ class Verifier:
         topic_arn: str,
         certificates: CertificateCache,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+        max_age: datetime.timedelta = DEFAULT_MAX_AGE,
     ) -> None:
         self.topic_arn = topic_arn
+        self.region = topic_arn.split(":")[3]
         self.certificates = certificates
+        self.max_age = max_age
         self._clock = clock
 
     def verify(self, envelope: Envelope) -> None:
@@ -318,8 +396,17 @@ class Verifier:
         version = envelope.fields["SignatureVersion"]
         if version not in _HASHES:
             raise VerificationFailed("SignatureVersion", f"unknown version {version[:8]!r}")
+        # Before the certificate download: a replayed message costs nothing. The Timestamp is
+        # signed, so once the signature is checked below this is SNS's own time.
+        age = self._clock() - envelope.timestamp
+        if age > self.max_age:
+            raise VerificationFailed(
+                "Timestamp", f"message is older than {int(self.max_age.total_seconds())} s"
+            )
+        if age < -CLOCK_SKEW:
+            raise VerificationFailed("Timestamp", "message is from the future")
         url = envelope.fields["SigningCertURL"]
-        check_certificate_url(url)
+        check_certificate_url(url, self.region)
         try:
             signature = base64.b64decode(envelope.fields["Signature"], validate=True)
         except (binascii.Error, ValueError):

@@ -2,17 +2,22 @@
 
 `create_app()` reads the environment (uvicorn calls it in every worker process); tests may pass
 settings. /healthz never touches the database: App Runner's health check must pass while Aurora is
-still starting.
+still starting. Every public route is bounded: /readyz answers from a probe at most
+READY_CACHE_SECONDS old (one database query per process per interval, however many callers), and
+/books is paginated (at most MAX_PAGE_SIZE books a page).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -33,6 +38,68 @@ access_log = logging.getLogger("bookapp.access")
 _MAX_ID = 2**31 - 1
 # A database too busy to answer SELECT 1 in 2 s is not ready.
 READY_STATEMENT_TIMEOUT_MS = 2000
+# How old a readiness answer may be: /readyz is public, and each probe is a database round trip.
+READY_CACHE_SECONDS = 2.0
+# GET /books?limit=N&after=ID: a page of books with ids above ID, in id order.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+_BOOKS_PARAMETERS = ("limit", "after")
+
+
+class ReadinessProbe:
+    """The outcome of `check`, run at most once per `ttl` seconds whoever asks.
+
+    Callers that find the answer stale wait for one probe and share its result, so a burst of
+    requests makes one database query, not one each.
+    """
+
+    def __init__(
+        self,
+        check: Callable[[], bool],
+        ttl: float = READY_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._answer: tuple[float, bool] | None = None
+
+    def ready(self) -> bool:
+        with self._lock:
+            if self._answer is not None and self._clock() - self._answer[0] < self._ttl:
+                return self._answer[1]
+            ok = self._check()
+            self._answer = (self._clock(), ok)
+            return ok
+
+
+class BadQuery(ValueError):  # noqa: N818 - reads as the condition it reports
+    """A query parameter the route cannot use (400); the message names it."""
+
+
+def _page_parameters(request: Request) -> tuple[int, int]:
+    """(limit, after) of GET /books, or BadQuery naming what is wrong."""
+    unknown = sorted({key for key in request.query_params if key not in _BOOKS_PARAMETERS})
+    if unknown:
+        names = ", ".join(repr(key[:40]) for key in unknown[:5])
+        raise BadQuery(f"unknown query parameter {names}: /books takes limit and after")
+    values: dict[str, int] = {}
+    for name, low, high, default in (
+        ("limit", 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE),
+        ("after", 0, _MAX_ID, 0),
+    ):
+        given = request.query_params.getlist(name)
+        if len(given) > 1:
+            raise BadQuery(f"{name} is given more than once")
+        if not given:
+            values[name] = default
+            continue
+        raw = given[0]
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not low <= int(raw) <= high:
+            raise BadQuery(f"{name} must be a whole number from {low} to {high}")
+        values[name] = int(raw)
+    return values["limit"], values["after"]
 
 
 class RequestContext:
@@ -74,6 +141,29 @@ class RequestContext:
             logs.request_id.reset(token)
 
 
+def _database_answers(engine: sa.Engine) -> bool:
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}")
+            )
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        log.warning("not ready: database unreachable", extra={"reason": type(error).__name__})
+        return False
+    return True
+
+
+def _books_page(engine: sa.Engine, limit: int, after: int) -> dict[str, Any]:
+    """{"books": [...], "next": "/books?limit=N&after=ID" or null when this is the last page}."""
+    query = sa.select(books).where(books.c.id > after).order_by(books.c.id).limit(limit + 1)
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings().all()
+    page = [dict(row) for row in rows[:limit]]
+    next_page = f"/books?limit={limit}&after={page[-1]['id']}" if len(rows) > limit else None
+    return {"books": page, "next": next_page}
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings(os.environ)
     logs.configure(settings.log_level)
@@ -82,26 +172,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    probe = ReadinessProbe(lambda: _database_answers(engine), ttl=READY_CACHE_SECONDS)
+
     def readyz(_request: Request) -> JSONResponse:
-        try:
-            with engine.begin() as connection:
-                connection.execute(
-                    sa.text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}")
-                )
-                connection.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError as error:
-            log.warning("not ready: database unreachable", extra={"reason": type(error).__name__})
+        if not probe.ready():
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ready", "database": "ok"})
 
-    def list_books(_request: Request) -> JSONResponse:
+    def list_books(request: Request) -> JSONResponse:
         try:
-            with engine.connect() as connection:
-                rows = connection.execute(sa.select(books).order_by(books.c.id)).mappings().all()
+            limit, after = _page_parameters(request)
+        except BadQuery as error:
+            return JSONResponse({"error": str(error)}, 400)
+        try:
+            return JSONResponse(_books_page(engine, limit, after))
         except sa.exc.SQLAlchemyError as error:
             log.error("books unavailable", extra={"reason": type(error).__name__})  # noqa: TRY400
             return JSONResponse({"error": "database unavailable"}, 503)
-        return JSONResponse({"books": [dict(row) for row in rows]})
 
     def get_book(request: Request) -> JSONResponse:
         raw = request.path_params["book_id"]
@@ -133,8 +220,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         fetcher = make_fetcher(os.environ.get("AWS_ENDPOINT_URL_SNS") or None)
         endpoint = JobEndpoint(
             engine=engine,
-            verifier=Verifier(topic, CertificateCache(fetcher)),
+            verifier=Verifier(
+                topic,
+                CertificateCache(fetcher),
+                max_age=datetime.timedelta(seconds=settings.max_message_age_seconds),
+            ),
             confirm=lambda arn, token: aws.confirm_subscription(aws.sns_client(region), arn, token),
+            enable_test_jobs=settings.enable_test_jobs,
         )
         routes.append(Route(settings.job_path, endpoint.respond, methods=["POST"]))
 
@@ -152,6 +244,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.engine = engine
+    app.state.readiness = probe
     if settings.enable_otel:
         from bookapp.tracing import setup_tracing  # noqa: PLC0415 - only when tracing is on
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 from starlette.testclient import TestClient
 
-from bookapp import aws
+from bookapp import aws, web
 from bookapp.config import parse_database_url
 from bookapp.db import create_engine
 from bookapp.migrate import upgrade_to_head
@@ -82,12 +82,17 @@ def app_env(
         "APP_ROLE": "all",
         "AWS_ENDPOINT_URL_SNS": cert_server.endpoint,
         "LOG_LEVEL": "INFO",
+        "ENABLE_TEST_JOBS": "true",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for key in ("JOB_PATH", "PORT", "ENABLE_OTEL", "WEB_CONCURRENCY"):
+    unset = ("JOB_PATH", "PORT", "ENABLE_OTEL", "WEB_CONCURRENCY", "JOB_MAX_MESSAGE_AGE_SECONDS")
+    for key in unset:
         monkeypatch.delenv(key, raising=False)
     aws.sns_client.cache_clear()  # boto3 reads the endpoint override when a client is made
+    # Most tests change the database's state and ask /readyz at once: no cached answer here
+    # (test_api.py tests the cache with its own interval).
+    monkeypatch.setattr(web, "READY_CACHE_SECONDS", 0.0)
     return env
 
 

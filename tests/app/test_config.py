@@ -3,12 +3,23 @@ that names it, and never echoes the database password."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from bookapp.config import DEFAULT_PORT, ConfigError, load_settings
+from bookapp.config import (
+    DEFAULT_MAX_MESSAGE_AGE_SECONDS,
+    DEFAULT_PORT,
+    ConfigError,
+    load_settings,
+    parse_database_url,
+)
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:book-jobs"
-URL = "postgresql://app:p%40ss%3Aw%2Frd@db.example.internal:5432/books?sslmode=require"
+# The committed bundle stands in for the image's /app/certs/rds-global-bundle.pem.
+BUNDLE = Path(__file__).resolve().parents[2] / "app" / "certs" / "rds-global-bundle.pem"
+TLS = f"sslmode=verify-full&sslrootcert={BUNDLE}"
+URL = f"postgresql://app:p%40ss%3Aw%2Frd@db.example.internal:5432/books?{TLS}"
 
 
 def test_minimal_api_environment_gives_the_documented_defaults() -> None:
@@ -20,13 +31,68 @@ def test_minimal_api_environment_gives_the_documented_defaults() -> None:
     assert settings.web_concurrency == 2
     assert settings.host == "0.0.0.0"  # noqa: S104 - the documented default
     assert not settings.serves_jobs
+    assert settings.enable_test_jobs is False
+    assert settings.max_message_age_seconds == DEFAULT_MAX_MESSAGE_AGE_SECONDS == 3900
 
 
 def test_database_url_keeps_an_encoded_password_and_uses_psycopg() -> None:
     url = load_settings({"DATABASE_URL": URL}).require_database()
     assert url.drivername == "postgresql+psycopg"
     assert url.password == "p@ss:w/rd"
-    assert url.query == {"sslmode": "require"}
+    assert url.query == {
+        "sslmode": "verify-full",
+        "sslrootcert": str(BUNDLE),
+        "require_auth": "scram-sha-256",
+    }
+
+
+def test_database_url_in_libpq_unix_socket_form_is_accepted() -> None:
+    url = parse_database_url("postgresql://app@/books?host=/run/postgresql&port=5433")
+    assert (url.host, url.database, url.username) == (None, "books", "app")
+    # No TLS over a socket (libpq does not use it there); SCRAM, or no password exchange at all.
+    assert url.query == {
+        "host": "/run/postgresql",
+        "port": "5433",
+        "require_auth": "scram-sha-256,none",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("postgresql://u:p@db/books", r"must verify the database server.*sslmode=not set"),
+        ("postgresql://u:p@db/books?sslmode=require", r"verify-full.*got sslmode=require"),
+        ("postgresql://u:p@db/books?sslmode=verify-ca", r"got sslmode=verify-ca"),
+        ("postgresql://u:p@db/books?sslmode=secret-ish", r"got sslmode=unknown"),
+        ("postgresql://u:p@db/books?sslmode=verify-full", "sslrootcert is not set"),
+        (
+            "postgresql://u:p@db/books?sslmode=verify-full&sslrootcert=/no/such.pem",
+            "sslrootcert file '/no/such.pem' does not exist",
+        ),
+        (f"postgresql://u:p@db/books?{TLS}&require_auth=md5", "require_auth must be scram"),
+        (f"postgresql://u:p@db/books?{TLS}&require_auth=password", "require_auth must be scram"),
+        (f"postgresql://u:p@db/books?{TLS}&sslmode=disable", "sslmode= more than once"),
+        ("postgresql://u@/books", "has no host"),
+        ("postgresql://u@/books?host=run/postgresql", "must be an absolute path"),
+        ("postgresql://u@db/books?host=/run/postgresql", "names the host twice"),
+        ("postgresql://u@/books?host=/a,/b", "several hosts"),
+        ("postgresql://u@/books?host=/run/postgresql&port=x", "port must be a number"),
+        ("postgresql://u@/books?host=/run/postgresql&port=0", "port must be between"),
+        ("postgresql://u@/books?host=/run/postgresql&require_auth=md5", "require_auth must be"),
+        ("postgresql://u@/?host=/run/postgresql", "no database name"),
+    ],
+)
+def test_database_url_that_libpq_could_not_use_safely_is_refused(raw: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_database_url(raw)
+
+
+def test_test_jobs_and_the_message_age_are_settings() -> None:
+    settings = load_settings(
+        {"DATABASE_URL": URL, "ENABLE_TEST_JOBS": "true", "JOB_MAX_MESSAGE_AGE_SECONDS": "600"}
+    )
+    assert settings.enable_test_jobs is True
+    assert settings.max_message_age_seconds == 600
 
 
 def test_topic_region_comes_from_the_topic_arn() -> None:
@@ -72,6 +138,9 @@ def test_topic_region_comes_from_the_topic_arn() -> None:
         ({"DATABASE_URL": URL, "HOST": "localhost"}, "HOST must be an IP address"),
         ({"DATABASE_URL": URL, "HOST": "0.0.0.0:8080"}, "HOST must be an IP address"),
         ({"DATABASE_URL": URL, "HOST": "256.1.1.1"}, "HOST must be an IP address"),
+        ({"DATABASE_URL": URL, "ENABLE_TEST_JOBS": "sure"}, "ENABLE_TEST_JOBS must be true"),
+        ({"DATABASE_URL": URL, "JOB_MAX_MESSAGE_AGE_SECONDS": "10"}, "between 60 and"),
+        ({"DATABASE_URL": URL, "JOB_MAX_MESSAGE_AGE_SECONDS": "1h"}, "must be a whole number"),
     ],
 )
 def test_bad_environment_is_refused_with_a_message_naming_the_variable(

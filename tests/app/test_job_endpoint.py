@@ -6,6 +6,7 @@ once however often and however concurrently SNS delivers it.
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import time
@@ -20,7 +21,14 @@ from starlette.testclient import TestClient
 from bookapp import aws, job_endpoint, jobs
 from bookapp.sns import MAX_BODY_BYTES
 from harness.postgres import PostgresServer
-from harness.sns_signing import CertificateServer, Signer, TestCA, build_envelope, sign_envelope
+from harness.sns_signing import (
+    CertificateServer,
+    MessageType,
+    Signer,
+    TestCA,
+    build_envelope,
+    sign_envelope,
+)
 
 from .conftest import OTHER_TOPIC_ARN, TOPIC_ARN, Deliver, job_runs, run_concurrently
 
@@ -80,69 +88,159 @@ REJECTIONS = [
     "signature not base64",
     "wrong topic",
     "http certificate URL",
+    "certificate URL with credentials",
     "foreign certificate host",
     "look-alike certificate host",
+    "certificate host of another region",
     "certificate URL not .pem",
     "certificate URL not an SNS certificate's",
     "certificate URL with a port",
+    "certificate URL with a query",
     "certificate not published",
+    "older than the message age window",
+    "from the future",
 ]
+MESSAGE_TYPES = ["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
+Build = Callable[..., dict[str, str]]
 
 
 def tampered(  # noqa: PLR0912 - one branch per rejection case
-    case: str, notification: Deliver, signer: Signer, cert_url: str
+    case: str, make: Build, signer: Signer, cert_url: str
 ) -> dict[str, str]:
-    """A notification that fails exactly one check."""
+    """An envelope (of whatever type `make` builds) that fails exactly one check."""
     host = "sns.us-east-1.amazonaws.com"
+    now = datetime.datetime.now(datetime.UTC)
     envelope: dict[str, str]
     match case:
         case "forged message":
-            envelope = notification()
-            envelope["Message"] = json.dumps({"job": "db_seed", "payload": {}})
+            envelope = make()
+            if envelope["Type"] == "Notification":
+                envelope["Message"] = json.dumps({"job": "db_seed", "payload": {}})
+            else:  # a token of the forger's choosing: it would confirm another subscription
+                envelope["Token"] = uuid.uuid4().hex * 4
         case "signature of another message":
-            envelope = notification()
-            envelope["Signature"] = notification(job="db_seed")["Signature"]
+            envelope = make()
+            envelope["Signature"] = make()["Signature"]
         case "unknown signature version":
-            envelope = notification()
+            envelope = make()
             sign_envelope(envelope, signer, "3")
         case "signature not base64":
-            envelope = {**notification(), "Signature": "***"}
+            envelope = {**make(), "Signature": "***"}
         case "wrong topic":
-            envelope = notification(topic_arn=OTHER_TOPIC_ARN)
+            envelope = make(topic_arn=OTHER_TOPIC_ARN)
         case "http certificate URL":
-            envelope = notification(cert_url=cert_url.replace("https://", "http://"))
+            envelope = make(cert_url=cert_url.replace("https://", "http://"))
+        case "certificate URL with credentials":
+            envelope = make(cert_url=cert_url.replace(host, f"user@{host}"))
         case "foreign certificate host":
-            envelope = notification(cert_url=cert_url.replace(host, "example.org"))
+            envelope = make(cert_url=cert_url.replace(host, "example.org"))
         case "look-alike certificate host":
-            envelope = notification(cert_url=cert_url.replace(host, f"{host}.example.org"))
+            envelope = make(cert_url=cert_url.replace(host, f"{host}.example.org"))
+        case "certificate host of another region":
+            envelope = make(cert_url=cert_url.replace(host, "sns.eu-west-1.amazonaws.com"))
         case "certificate URL not an SNS certificate's":
-            envelope = notification(cert_url=cert_url.replace("Service-", "Service-x"))
+            envelope = make(cert_url=cert_url.replace("Service-", "Service-x"))
         case "certificate URL not .pem":
-            envelope = notification(cert_url=cert_url + ".txt")
+            envelope = make(cert_url=cert_url + ".txt")
         case "certificate URL with a port":
-            envelope = notification(cert_url=cert_url.replace(host, f"{host}:8443"))
+            envelope = make(cert_url=cert_url.replace(host, f"{host}:8443"))
+        case "certificate URL with a query":
+            envelope = make(cert_url=cert_url + "?x=1")
         case "certificate not published":
             unpublished = f"SimpleNotificationService-{uuid.uuid4().hex}.pem"
-            envelope = notification(cert_url=cert_url.rsplit("/", 1)[0] + "/" + unpublished)
+            envelope = make(cert_url=cert_url.rsplit("/", 1)[0] + "/" + unpublished)
+        case "older than the message age window":
+            # Signed for real, by SNS's key: a captured message replayed after SNS's retries.
+            envelope = make(timestamp=now - datetime.timedelta(seconds=3901))
+        case "from the future":
+            envelope = make(timestamp=now + datetime.timedelta(seconds=301))
         case _:
             raise AssertionError(case)
     return envelope
 
 
 @pytest.fixture
-def tamper(notification: Deliver, signer: Signer, cert_url: str) -> Callable[[str], dict[str, str]]:
-    return lambda case: tampered(case, notification, signer, cert_url)
+def builders(notification: Deliver, signer: Signer, cert_url: str) -> dict[str, Build]:
+    """One envelope builder per message type, each signed by the test CA's SNS certificate."""
+
+    def confirmation(kind: MessageType) -> Build:
+        def make(**overrides: Any) -> dict[str, str]:
+            return build_envelope(
+                kind,
+                signer=overrides.pop("signer", signer),
+                cert_url=overrides.pop("cert_url", cert_url),
+                topic_arn=overrides.pop("topic_arn", TOPIC_ARN),
+                **overrides,
+            )
+
+        return make
+
+    return {
+        "Notification": notification,
+        "SubscriptionConfirmation": confirmation("SubscriptionConfirmation"),
+        "UnsubscribeConfirmation": confirmation("UnsubscribeConfirmation"),
+    }
+
+
+@pytest.fixture
+def tamper(builders: dict[str, Build], signer: Signer, cert_url: str) -> Callable[..., Any]:
+    return lambda case, kind="Notification": tampered(case, builders[kind], signer, cert_url)
+
+
+@pytest.fixture
+def confirm_calls(moto_url: str) -> list[dict[str, Any]]:
+    """Every ConfirmSubscription the app's SNS client makes (to moto, behind the cert server)."""
+    calls: list[dict[str, Any]] = []
+    aws.sns_client("us-east-1").meta.events.register(
+        "provide-client-params.sns.ConfirmSubscription",
+        lambda params, **_: calls.append(dict(params)),
+    )
+    return calls
+
+
+@pytest.mark.parametrize("kind", MESSAGE_TYPES)
+@pytest.mark.usefixtures("counter")
+def test_every_message_type_untampered_passes_the_checks_the_corpus_breaks(
+    client: TestClient,
+    builders: dict[str, Build],
+    confirm_calls: list[dict[str, Any]],
+    kind: str,
+) -> None:
+    # The corpus is only worth something if the same envelope, untampered, is accepted.
+    aws.sns_client("us-east-1").create_topic(Name=TOPIC_ARN.rsplit(":", 1)[1])
+    envelope = builders[kind]()
+    response = post(client, envelope)
+    assert response.status_code == 200, response.text
+    assert len(confirm_calls) == (kind == "SubscriptionConfirmation")
 
 
 @pytest.mark.parametrize("case", REJECTIONS)
+@pytest.mark.parametrize("kind", MESSAGE_TYPES)
 @pytest.mark.usefixtures("counter")
-def test_rejected_notification_answers_403_and_records_nothing(
-    client: TestClient, tamper: Callable[[str], dict[str, str]], engine: sa.Engine, case: str
+def test_a_tampered_message_of_any_type_answers_403_and_changes_nothing(
+    *,
+    client: TestClient,
+    tamper: Callable[..., Any],
+    engine: sa.Engine,
+    confirm_calls: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    kind: str,
 ) -> None:
-    response = post(client, tamper(case))
+    envelope = tamper(case, kind)
+    assert envelope["Type"] == kind
+    capsys.readouterr()
+    response = post(client, envelope)
     assert response.status_code == 403, (case, response.text)
     assert response.json() == {"status": "rejected", "reason": "verification failed"}
     assert job_runs(engine) == []
+    assert confirm_calls == []  # never confirmed
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    # Nothing of the unverified message is logged but the check and the type.
+    assert [line["message"] for line in lines if line["level"] == "WARNING"] == [
+        "job request rejected"
+    ]
+    assert not any(envelope["MessageId"] in json.dumps(line) for line in lines), lines
 
 
 def test_notification_signed_with_an_expired_certificate_is_rejected(

@@ -1,10 +1,11 @@
-"""app/requirements.txt is all the image installs: exact pins, closed under Requires-Dist.
+"""app/requirements.in pins all the image installs: exact pins, closed under Requires-Dist; and
+app/requirements.txt, compiled from it, pins the same versions with a hash for every file.
 
-The Dockerfile installs exactly this file, so a dependency missing from it (or pinned at a version
-its dependent does not accept) shows up only when the image starts, or when pip resolves it
-differently on the next build. Offline: the metadata is read from the development virtualenv,
-which installs the same file (requirements-dev.txt includes it), and markers are evaluated for the
-image's platform, Python 3.13 on Linux.
+The Dockerfile installs exactly the compiled file (pip --require-hashes), so a dependency missing
+from it (or pinned at a version its dependent does not accept) shows up only when the image starts,
+or fails the build. Offline: the metadata is read from the development virtualenv, which installs
+the same versions (requirements-dev.txt includes requirements.in), and markers are evaluated for
+the image's platform, Python 3.13 on Linux.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-REQUIREMENTS = Path(__file__).resolve().parents[2] / "app" / "requirements.txt"
+APP = Path(__file__).resolve().parents[2] / "app"
+REQUIREMENTS = APP / "requirements.in"
+HASHED = APP / "requirements.txt"
 
 # The image: python:3.13-slim (Debian, CPython) on App Runner's x86_64. Marker.evaluate fills in
 # the rest (platform_release, ...) from this machine.
@@ -105,7 +108,7 @@ def closure_problems(pins: dict[NormalizedName, Pin]) -> list[str]:
         if installed != pins[name].version:
             problems.append(
                 f"{name}: {installed} is installed but {pins[name].version} is pinned, so its "
-                "metadata cannot be checked (pip install -r app/requirements.txt)"
+                "metadata cannot be checked (pip install -r app/requirements.in)"
             )
             continue
         for requirement in _requires(name, extras):
@@ -184,3 +187,46 @@ def test_a_pin_its_dependent_does_not_accept_is_reported() -> None:
 def test_a_line_that_is_not_an_exact_pin_is_reported(line: str) -> None:
     _pins, problems = read_pins(f"uvicorn==0.54.0\n{line}\n")
     assert problems == [f"line 2 ({line!r}) is not an exact pin name==version"]
+
+
+# The hashed file the image installs.
+
+
+def hashed_pins(text: str) -> dict[NormalizedName, tuple[Version, int]]:
+    """`name==version` of each requirement in the compiled file that applies to the image, with
+    the number of hashes it carries (continuation lines joined)."""
+    pins: dict[NormalizedName, tuple[Version, int]] = {}
+    joined = text.replace("\\\n", " ")
+    for raw in joined.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        words = line.split(" --hash=")
+        requirement = Requirement(words[0].strip())
+        if requirement.marker is not None and not requirement.marker.evaluate(IMAGE_ENVIRONMENT):
+            continue
+        [specifier] = list(requirement.specifier)
+        hashes = [word for word in words[1:] if word.strip().startswith("sha256:")]
+        pins[canonicalize_name(requirement.name)] = (Version(specifier.version), len(hashes))
+    return pins
+
+
+def test_the_hashed_requirements_pin_exactly_the_versions_of_requirements_in() -> None:
+    wanted, _problems = read_pins(REQUIREMENTS.read_text())
+    compiled = hashed_pins(HASHED.read_text())
+    assert {name: version for name, (version, _) in compiled.items()} == {
+        name: pin.version for name, pin in wanted.items()
+    }, "app/requirements.txt is stale: run `make pins`"
+
+
+def test_every_package_the_image_installs_carries_its_hashes() -> None:
+    compiled = hashed_pins(HASHED.read_text())
+    assert compiled
+    assert [name for name, (_version, hashes) in compiled.items() if hashes == 0] == []
+
+
+def test_a_stale_hashed_file_is_reported() -> None:
+    wanted, _problems = read_pins(REQUIREMENTS.read_text())
+    stale = hashed_pins(HASHED.read_text().replace("\nh11==", "\nh11==0.1.0 \\\n# was h11=="))
+    assert stale[canonicalize_name("h11")][0] == Version("0.1.0")
+    assert stale[canonicalize_name("h11")][0] != wanted[canonicalize_name("h11")].version

@@ -10,7 +10,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -105,8 +105,21 @@ def test_a_claim_that_fails_leaves_no_row_and_the_connection_usable(
     assert runs.claim(single, message_id, "test_book_job", {}).attempt == 1
 
 
-def _heartbeat_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "heartbeats"]
+def _heartbeat_threads(ignore: frozenset[threading.Thread] = frozenset()) -> list[threading.Thread]:
+    """Live heartbeat threads, less those in `ignore`: threads of earlier tests' endpoints beat
+    every 10 s and may still be alive, so each test counts only the threads it started."""
+    return [t for t in threading.enumerate() if t.name == "heartbeats" and t not in ignore]
+
+
+def _earlier_threads() -> frozenset[threading.Thread]:
+    return frozenset(_heartbeat_threads())
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
 
 
 def _heartbeat_at(engine: sa.Engine, message_id: str) -> object:
@@ -118,6 +131,7 @@ def _heartbeat_at(engine: sa.Engine, message_id: str) -> object:
 
 @pytest.mark.usefixtures("clean_runs")
 def test_one_thread_keeps_every_concurrent_run_claimed(engine: sa.Engine) -> None:
+    earlier = _earlier_threads()
     heartbeats = runs.Heartbeats(engine, interval=0.1)
     message_ids = [str(uuid.uuid4()) for _ in range(5)]
     for message_id in message_ids:
@@ -125,7 +139,7 @@ def test_one_thread_keeps_every_concurrent_run_claimed(engine: sa.Engine) -> Non
     with contextlib.ExitStack() as stack:
         for message_id in message_ids:
             stack.enter_context(heartbeats.keep_alive(message_id, 1))
-        assert len(_heartbeat_threads()) == 1
+        assert len(_heartbeat_threads(earlier)) == 1
         time.sleep(1.3)
         # With a 1 s lease each run would be abandoned without the heartbeat.
         for message_id in message_ids:
@@ -167,15 +181,18 @@ def test_heartbeats_only_touch_the_attempt_that_owns_the_run(engine: sa.Engine) 
 def test_the_heartbeat_thread_ends_when_no_run_is_left_and_starts_again_for_the_next(
     engine: sa.Engine,
 ) -> None:
+    earlier = _earlier_threads()
     heartbeats = runs.Heartbeats(engine, interval=0.1)
     message_id = str(uuid.uuid4())
     runs.claim(engine, message_id, "test_book_job", {})
     with heartbeats.keep_alive(message_id, 1):
-        pass
-    time.sleep(0.4)
-    assert _heartbeat_threads() == []
+        [first] = _heartbeat_threads(earlier)
+    # It ends at its next beat that finds no run (0.1 s, however slow the machine is).
+    _wait_for(lambda: not first.is_alive())
+    assert _heartbeat_threads(earlier) == []
     with heartbeats.keep_alive(message_id, 1):
-        assert len(_heartbeat_threads()) == 1
+        [second] = _heartbeat_threads(earlier)
+        assert second is not first
         time.sleep(1.3)
         assert runs.claim(engine, message_id, "test_book_job", {}, lease=1.0).attempt is None
 

@@ -4,6 +4,7 @@ environment stops it at once with a clear message."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
+TLS = f"sslmode=verify-full&sslrootcert={APP_DIR / 'certs' / 'rds-global-bundle.pem'}"
 
 
 def _dockerfile_command() -> list[str]:
@@ -44,7 +46,7 @@ def test_dockerfile_command_serves_healthz_with_workers_even_without_a_database(
     # Nothing listens on port 1: the database is unreachable, as while Aurora starts.
     env = _environment(
         PORT=str(port),
-        DATABASE_URL="postgresql://app:secret@127.0.0.1:1/books",
+        DATABASE_URL=f"postgresql://app:secret@127.0.0.1:1/books?{TLS}",
         WEB_CONCURRENCY="2",
         HOST="127.0.0.1",  # only loopback, as a local stack would
     )
@@ -70,6 +72,16 @@ def test_dockerfile_command_serves_healthz_with_workers_even_without_a_database(
         with pytest.raises(urllib.error.HTTPError) as not_ready:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10)
         assert not_ready.value.code == 503
+        # Forwarded headers are not trusted: the redirect to /books keeps the scheme and client
+        # uvicorn saw, whatever a client claims.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request(
+            "GET", "/books/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "6.6.6.6"}
+        )
+        redirect = connection.getresponse()
+        assert redirect.status == 307
+        assert redirect.getheader("location") == f"http://127.0.0.1:{port}/books"
+        connection.close()
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)
@@ -81,7 +93,7 @@ def test_serve_with_a_bad_environment_exits_2_with_the_reason() -> None:
     result = subprocess.run(
         _dockerfile_command(),
         cwd=APP_DIR,
-        env=_environment(DATABASE_URL="postgresql://app:secret@db/books", APP_ROLE="jobs"),
+        env=_environment(DATABASE_URL=f"postgresql://app:secret@db/books?{TLS}", APP_ROLE="jobs"),
         capture_output=True,
         text=True,
         timeout=30,

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from bookapp.sns import (
+    CERTIFICATE_URL_CHECKS,
     CertificateCache,
     CertificateUnavailable,
     VerificationFailed,
@@ -28,6 +29,7 @@ from harness.sns_signing import CertificateServer, Signer, TestCA, build_envelop
 from .conftest import TOPIC_ARN
 
 CERT_ID = "0123456789abcdef0123456789abcdef"
+REGION = "us-east-1"
 
 
 @pytest.mark.parametrize("kind", list(sns_signing.iter_message_types()))
@@ -50,15 +52,25 @@ def test_string_to_sign_matches_the_documented_form_for_every_type(
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "region"),
     [
-        f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{CERT_ID}.pem",
-        f"https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-{CERT_ID}.pem",
-        f"https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-{CERT_ID}.pem",
+        (f"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{CERT_ID}.pem", REGION),
+        (
+            f"https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-{CERT_ID}.pem",
+            "cn-north-1",
+        ),
+        (
+            f"https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-{CERT_ID}.pem",
+            "us-gov-west-1",
+        ),
+        # Host names are case-insensitive; urlsplit lowers them.
+        (f"https://SNS.US-EAST-1.AMAZONAWS.COM/SimpleNotificationService-{CERT_ID}.pem", REGION),
     ],
 )
-def test_certificate_url_on_an_sns_host_is_accepted(url: str) -> None:
-    check_certificate_url(url)
+def test_certificate_url_on_the_sns_host_of_the_topics_region_is_accepted(
+    url: str, region: str
+) -> None:
+    check_certificate_url(url, region)
 
 
 def test_signing_certificate_url_that_moto_sends_is_accepted() -> None:
@@ -72,46 +84,65 @@ def test_signing_certificate_url_that_moto_sends_is_accepted() -> None:
         sns.publish(TopicArn=topic, Message="{}")
         [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
     url = json.loads(message["Body"])["SigningCertURL"]
-    check_certificate_url(url)
+    check_certificate_url(url, REGION)
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/a/b.pem",
-        "/x.pem",
-        "/SimpleNotificationService-abc.pem",
-        f"/SimpleNotificationService-{CERT_ID.upper()}.pem",
-        f"/SimpleNotificationService-{CERT_ID}0.pem",
-        f"/x/SimpleNotificationService-{CERT_ID}.pem",
-        f"/SimpleNotificationService-{CERT_ID}.pem/../evil.pem",
-    ],
-)
-def test_certificate_url_whose_path_is_not_an_sns_certificate_is_refused(path: str) -> None:
+GOOD_HOST = f"sns.{REGION}.amazonaws.com"
+GOOD_PATH = f"/SimpleNotificationService-{CERT_ID}.pem"
+GOOD_URL = f"https://{GOOD_HOST}{GOOD_PATH}"
+# Each URL breaks exactly one rule: every check but the one named accepts it.
+ONE_FAULT_EACH = [
+    ("scheme", f"http://{GOOD_HOST}{GOOD_PATH}"),
+    ("scheme", f"ftp://{GOOD_HOST}{GOOD_PATH}"),
+    ("credentials", f"https://user@{GOOD_HOST}{GOOD_PATH}"),
+    ("credentials", f"https://user:secret@{GOOD_HOST}{GOOD_PATH}"),
+    ("credentials", f"https://@{GOOD_HOST}{GOOD_PATH}"),
+    ("port", f"https://{GOOD_HOST}:443{GOOD_PATH}"),
+    ("port", f"https://{GOOD_HOST}:8443{GOOD_PATH}"),
+    ("port", f"https://{GOOD_HOST}:{GOOD_PATH}"),
+    ("port", f"https://{GOOD_HOST}:x{GOOD_PATH}"),
+    ("host", f"https://example.org{GOOD_PATH}"),
+    ("host", f"https://sqs.{REGION}.amazonaws.com{GOOD_PATH}"),
+    ("host", f"https://sns.us.amazonaws.com{GOOD_PATH}"),
+    ("host", f"https://127.0.0.1{GOOD_PATH}"),
+    ("host", f"https://{GOOD_HOST}.example.org{GOOD_PATH}"),  # look-alike
+    ("host", f"https://evil-{GOOD_HOST}{GOOD_PATH}"),  # look-alike
+    ("host", f"https://{GOOD_HOST}\n.example.org{GOOD_PATH}"),  # urlsplit drops the newline
+    ("host", f"https://sns.eu-west-1.amazonaws.com{GOOD_PATH}"),  # another region's
+    ("host", f"https://sns.{REGION}.amazonaws.com.cn{GOOD_PATH}"),
+    ("path", f"https://{GOOD_HOST}/x.pem"),
+    ("path", f"https://{GOOD_HOST}/a/b.pem"),
+    ("path", f"https://{GOOD_HOST}/SimpleNotificationService-abc.pem"),
+    ("path", f"https://{GOOD_HOST}/SimpleNotificationService-{CERT_ID.upper()}.pem"),
+    ("path", f"https://{GOOD_HOST}/SimpleNotificationService-{CERT_ID}0.pem"),
+    ("path", f"https://{GOOD_HOST}/x/SimpleNotificationService-{CERT_ID}.pem"),
+    ("path", f"https://{GOOD_HOST}{GOOD_PATH}/../evil.pem"),
+    ("path", f"https://{GOOD_HOST}{GOOD_PATH}.txt"),
+    ("query", f"{GOOD_URL}?x=1"),
+    ("query", f"{GOOD_URL}?"),
+    ("fragment", f"{GOOD_URL}#x"),
+    ("fragment", f"{GOOD_URL}#"),
+]
+CHECK_NAMES = [name for name, _reason, _check in CERTIFICATE_URL_CHECKS]
+
+
+def test_every_check_of_the_certificate_url_has_cases_that_only_it_refuses() -> None:
+    assert sorted({name for name, _url in ONE_FAULT_EACH}) == sorted(CHECK_NAMES)
+    check_certificate_url(GOOD_URL, REGION)
+
+
+@pytest.mark.parametrize(("check", "url"), ONE_FAULT_EACH)
+def test_a_certificate_url_breaking_one_rule_is_refused_by_that_rules_check(
+    check: str, url: str
+) -> None:
+    reasons = {name: reason for name, reason, _check in CERTIFICATE_URL_CHECKS}
     with pytest.raises(VerificationFailed) as raised:
-        check_certificate_url(f"https://sns.us-east-1.amazonaws.com{path}")
+        check_certificate_url(url, REGION)
     assert raised.value.check == "SigningCertURL"
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://sns.us-east-1.amazonaws.com/x.pem",
-        "https://sns.us-east-1.amazonaws.com.example.org/x.pem",
-        "https://sns.us-east-1.amazonaws.com/x.pem?x=1",
-        "https://sns.us-east-1.amazonaws.com/x.txt",
-        "https://sns.us.amazonaws.com/x.pem",
-        "https://evil.com/sns.us-east-1.amazonaws.com/x.pem",
-        "https://user@sns.us-east-1.amazonaws.com/x.pem",
-        "https://sns.us-east-1.amazonaws.com:444/x.pem",
-        "https://sqs.us-east-1.amazonaws.com/x.pem",
-        "https://sns.us-east-1.amazonaws.com\n.example.org/x.pem",
-    ],
-)
-def test_certificate_url_elsewhere_is_refused(url: str) -> None:
-    with pytest.raises(VerificationFailed) as raised:
-        check_certificate_url(url)
-    assert raised.value.check == "SigningCertURL"
+    assert str(raised.value) == f"SigningCertURL: {reasons[check]}"
+    # Without that check, nothing else refuses it: it is that check that holds the line.
+    others = tuple(entry for entry in CERTIFICATE_URL_CHECKS if entry[0] != check)
+    check_certificate_url(url, REGION, others)
 
 
 def test_cache_keeps_the_most_recent_certificates_within_its_bound(ca: TestCA) -> None:
@@ -173,4 +204,25 @@ EVENTS = sorted((Path(__file__).resolve().parents[2] / "events" / "sns").glob("*
 def test_sample_envelope_in_events_has_the_shape_the_endpoint_parses(path: Path) -> None:
     envelope = parse_envelope(path.read_bytes())
     assert envelope.type in path.stem.title().replace("-", "")
-    check_certificate_url(envelope.fields["SigningCertURL"])
+    check_certificate_url(envelope.fields["SigningCertURL"], REGION)
+
+
+@pytest.mark.parametrize("version", ["3", "0", "", "1 ", "2.0", "v2", "11"])
+@pytest.mark.parametrize("kind", list(sns_signing.iter_message_types()))
+def test_an_unknown_signature_version_is_refused_before_any_download(
+    signer: Signer, kind: sns_signing.MessageType, version: str
+) -> None:
+    envelope = build_envelope(
+        kind,
+        signer=signer,
+        cert_url=f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-{CERT_ID}.pem",
+        topic_arn=TOPIC_ARN,
+        message="{}",
+        signature_version=version,
+    )
+    fetched: list[str] = []
+    verifier = Verifier(TOPIC_ARN, CertificateCache(lambda url: fetched.append(url) or b""))
+    with pytest.raises(VerificationFailed) as raised:
+        verifier.verify(parse_envelope(json.dumps(envelope).encode()))
+    assert raised.value.check == "SignatureVersion"
+    assert fetched == []

@@ -20,13 +20,25 @@ from typing import Any
 import pytest
 
 from bookapp.jobs import SEED_BOOKS
-from harness.demo import JOBS, Rehearsal
+from bookapp.web import READY_CACHE_SECONDS
+from harness.demo import JOBS, Rehearsal, _client
 from harness.lambda_runtime import STACK_ID, custom_resource_event, run_custom_resource
 from harness.processes import PortInUseError, free_port, http_status, wait_until
 from tests.e2e.conftest import app_log, job_answers, post_envelope
 from tests.support.subscriber import CapturingSubscriber
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+def _readyz_becomes(rehearsal: Rehearsal, status: int) -> bool:
+    """/readyz answers from a probe up to READY_CACHE_SECONDS old: wait for the new state."""
+    url = rehearsal.app_url + "/readyz"
+    wait_until(
+        lambda: http_status(url) == status or None,
+        timeout=READY_CACHE_SECONDS + 10,
+        what=f"/readyz to answer {status}",
+    )
+    return True
 
 
 def test_every_deploy_step_succeeded_in_order(rehearsal: Rehearsal) -> None:
@@ -58,7 +70,15 @@ def test_the_app_reads_database_url_from_the_target_secret_as_app_runner_would(
     )
     document = json.loads(secret["SecretString"])
     assert rehearsal.app_environment["DATABASE_URL"] == document["DATABASE_URL"]
-    assert "sslmode=require" in document["DATABASE_URL"]
+    # The production URL's shape: the server verified by a CA bundle (here the throwaway CA of the
+    # rehearsal's PostgreSQL), and the app connected with it (SCRAM, TLS).
+    assert rehearsal.postgres is not None
+    query = urllib.parse.urlsplit(document["DATABASE_URL"]).query
+    assert urllib.parse.parse_qs(query) == {
+        "sslmode": ["verify-full"],
+        "sslrootcert": [str(rehearsal.postgres.ca_file)],
+    }
+    assert _readyz_becomes(rehearsal, 200)
 
 
 def test_the_subscription_is_confirmed_and_points_at_the_job_endpoint(
@@ -167,6 +187,71 @@ def test_a_forged_notification_is_refused_with_403_and_no_row(
     assert forged["MessageId"] not in {run["message_id"] for run in rehearsal.job_runs()}
 
 
+def test_a_notification_with_an_unknown_signature_version_is_refused(
+    rehearsal: Rehearsal, capture: CapturingSubscriber
+) -> None:
+    message_id = rehearsal.publish("test_book_job")
+    rehearsal.wait_for_run(message_id, timeout=15)
+    # SNS's own signature, under a version the app does not know: refused before any download.
+    unknown = {**capture.envelope_of(message_id), "SignatureVersion": "3"}
+    status, body = post_envelope(rehearsal, unknown)
+    assert (status, body) == (403, {"status": "rejected", "reason": "verification failed"})
+    refusals = [
+        line
+        for line in app_log(rehearsal)
+        if line["message"] == "job request rejected" and line.get("check") == "SignatureVersion"
+    ]
+    assert refusals
+    assert "message_id" not in refusals[-1]
+
+
+def test_a_forged_subscription_confirmation_is_never_confirmed(rehearsal: Rehearsal) -> None:
+    # A subscription made through the rehearsal's SNS endpoint: it stays pending, and SNS's
+    # SubscriptionConfirmation, with the token that would confirm it, goes to the subscriber.
+    assert rehearsal.sns_proxy is not None
+    proxy = rehearsal.sns_proxy
+    subscriber = CapturingSubscriber("/confirmations")
+    arn = _client("sns", proxy.url).subscribe(
+        TopicArn=rehearsal.resources.topic_arn,
+        Protocol="http",
+        Endpoint=subscriber.url,
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    try:
+        [genuine] = wait_until(
+            lambda: (
+                [b for b in subscriber.bodies if b["Type"] == "SubscriptionConfirmation"] or None
+            ),
+            timeout=10,
+            what="the SubscriptionConfirmation of the new subscription",
+        )
+        other = {**genuine, "Token": "0" * len(genuine["Token"])}
+        forgeries = {
+            "another token": other,
+            "another subscribe URL": {**genuine, "SubscribeURL": "https://example.org/confirm"},
+            "unknown signature version": {**genuine, "SignatureVersion": "3"},
+            "signature cut short": {**genuine, "Signature": genuine["Signature"][:-8]},
+            "another topic's": {**genuine, "TopicArn": genuine["TopicArn"] + "-other"},
+        }
+        for name, forged in forgeries.items():
+            status, body = post_envelope(rehearsal, forged)
+            assert (status, body["status"]) == (403, "rejected"), name
+            assert proxy.is_pending(arn), name
+        assert not any(
+            line["message"] == "subscription confirmed"
+            and line.get("message_id") == genuine["MessageId"]
+            for line in app_log(rehearsal)
+        )
+        # The same confirmation, untampered, does confirm it: the forgeries failed on their
+        # signatures, not for want of a valid token.
+        status, body = post_envelope(rehearsal, genuine)
+        assert (status, body) == (200, {"status": "confirmed"})
+        assert not proxy.is_pending(arn)
+    finally:
+        rehearsal.client("sns").unsubscribe(SubscriptionArn=arn)
+        subscriber.close()
+
+
 def test_the_same_notification_delivered_three_times_runs_once(
     rehearsal: Rehearsal, capture: CapturingSubscriber
 ) -> None:
@@ -225,7 +310,7 @@ def test_a_job_delivered_while_the_database_is_down_gets_503_and_its_retry_succe
         envelope = capture.envelope_of(message_id)
         status, _body = post_envelope(rehearsal, envelope)
         assert status == 503
-        assert http_status(rehearsal.app_url + "/readyz") == 503
+        assert _readyz_becomes(rehearsal, 503)
         assert http_status(rehearsal.app_url + "/healthz") == 200
         assert rehearsal.app.alive()
     finally:
@@ -234,7 +319,7 @@ def test_a_job_delivered_while_the_database_is_down_gets_503_and_its_retry_succe
     assert 200 <= status < 300
     run = rehearsal.wait_for_run(message_id, timeout=15)
     assert run["status"] == "succeeded"
-    assert http_status(rehearsal.app_url + "/readyz") == 200
+    assert _readyz_becomes(rehearsal, 200)
 
 
 def test_a_database_stopped_while_a_job_runs_leaves_the_app_alive_and_the_job_recorded_once(
@@ -276,7 +361,7 @@ def test_a_database_stopped_while_a_job_runs_leaves_the_app_alive_and_the_job_re
     time.sleep(1)  # the job has counted the books and sleeps
     pg.stop("immediate")
     try:
-        assert http_status(rehearsal.app_url + "/readyz") == 503
+        assert _readyz_becomes(rehearsal, 503)
         assert http_status(rehearsal.app_url + "/healthz") == 200
         assert app.alive()
         wait_until(retrying, timeout=10, what="the app retrying to record the outcome")
@@ -297,7 +382,7 @@ def test_a_database_stopped_while_a_job_runs_leaves_the_app_alive_and_the_job_re
         if line.get("message_id") == message_id and line["message"] == "test_book_job ran"
     ]
     assert len(ran) == 1
-    assert http_status(rehearsal.app_url + "/readyz") == 200
+    assert _readyz_becomes(rehearsal, 200)
 
 
 def _listening_addresses(table: Path, port: int) -> list[str]:

@@ -9,6 +9,8 @@ from typing import Any
 import cfnlint.api  # type: ignore[import-untyped]
 import pytest
 
+from bookapp.config import RDS_CA_BUNDLE
+from harness.demo import DATABASE_URL_TEMPLATE
 from tests.template.conftest import Case
 from tests.template.render import expanded_template, render, source_template
 
@@ -76,4 +78,8 @@ def test_the_database_url_template_uses_fields_the_secret_holds() -> None:
     template = variable["Template"]
     assert variable["Encode"] == "url"
     assert all("{" + field + "}" in template for field in fields)
-    assert template.endswith("?sslmode=require")
+    # The server is verified with the RDS bundle the image carries (app/Dockerfile); the app
+    # itself refuses any other sslmode over TCP and adds require_auth=scram-sha-256.
+    assert template.endswith(f"?sslmode=verify-full&sslrootcert={RDS_CA_BUNDLE}")
+    # The rehearsal exercises the same URL with its own CA in place of the bundle.
+    assert template == DATABASE_URL_TEMPLATE

@@ -124,3 +124,12 @@ def test_app_runner_roles_trust_only_this_accounts_app_runner_where_it_names_the
     assert statement["Condition"] == {
         "StringEqualsIfExists": {"aws:SourceAccount": ref("AWS::AccountId")}
     }
+
+
+def test_the_app_connects_with_verify_full_against_the_shipped_bundle(case: Case) -> None:
+    variables = case.stack.props("AppEnvironment")["Variables"]
+    url = next(v for v in variables if v["Name"] == "DATABASE_URL")
+
+    assert "sslmode=verify-full" in url["Template"]
+    assert "sslrootcert=/app/certs/rds-global-bundle.pem" in url["Template"]
+    assert "sslmode=require" not in url["Template"]

@@ -364,3 +364,10 @@ def test_custom_resource_functions_use_a_wildcard_resource_only_where_sns_offers
                 if statement["Resource"] == "*":
                     assert role == "HttpsSubscriptionFunctionRole"
                     assert actions == allowed_on_anything
+
+
+def test_no_service_turns_the_test_jobs_on(case: Case) -> None:
+    # test_book_job runs only where ENABLE_TEST_JOBS=true: the rehearsal, tests and benchmarks.
+    for name in case.stack.of_type(SERVICE):
+        assert "ENABLE_TEST_JOBS" not in plain_variables(case.stack, name)
+        assert "JOB_MAX_MESSAGE_AGE_SECONDS" not in plain_variables(case.stack, name)
