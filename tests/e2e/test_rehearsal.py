@@ -420,35 +420,6 @@ def test_an_app_started_on_a_taken_port_reports_the_clash_and_leaves_no_process(
     assert http_status(url + "/healthz") == 200
 
 
-def test_update_and_delete_of_both_custom_resources_succeed(rehearsal: Rehearsal) -> None:
-    rehearsal.update_and_delete()
-    last_four = rehearsal.reporter.results[-4:]
-    assert [result.name for result in last_four] == [
-        "Custom::SecretEnvironment Update",
-        "Custom::HttpsSubscription Update",
-        "Custom::HttpsSubscription Delete",
-        "Custom::SecretEnvironment Delete",
-    ]
-    assert all(result.ok for result in last_four)
-
-
-def test_nothing_is_left_behind_after_the_rehearsal_closes(rehearsal: Rehearsal) -> None:
-    pids = rehearsal.pids()
-    folders = [rehearsal.workdir]
-    if rehearsal.postgres is not None:
-        folders.append(rehearsal.postgres.root)
-    rehearsal.close()
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-    for folder in folders:
-        assert not Path(folder).exists()
-    assert rehearsal.postgres is not None
-    for port in (rehearsal.postgres.port, rehearsal.app_port):
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-
-
 def _plain_text_request(rehearsal: Rehearsal) -> dict[str, Any]:
     """A PlainText request for the database password: what an intruder would ask for."""
     assert rehearsal.receiver is not None
@@ -508,3 +479,32 @@ def test_the_built_function_sends_nothing_to_a_response_url_that_is_not_cloudfor
     assert "is not a CloudFormation response URL" in log
     assert rehearsal.postgres is not None
     assert rehearsal.postgres.password not in log
+
+
+def test_update_and_delete_of_both_custom_resources_succeed(rehearsal: Rehearsal) -> None:
+    rehearsal.update_and_delete()
+    last_four = rehearsal.reporter.results[-4:]
+    assert [result.name for result in last_four] == [
+        "Custom::SecretEnvironment Update",
+        "Custom::HttpsSubscription Update",
+        "Custom::HttpsSubscription Delete",
+        "Custom::SecretEnvironment Delete",
+    ]
+    assert all(result.ok for result in last_four)
+
+
+def test_nothing_is_left_behind_after_the_rehearsal_closes(rehearsal: Rehearsal) -> None:
+    pids = rehearsal.pids()
+    folders = [rehearsal.workdir]
+    if rehearsal.postgres is not None:
+        folders.append(rehearsal.postgres.root)
+    rehearsal.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for folder in folders:
+        assert not Path(folder).exists()
+    assert rehearsal.postgres is not None
+    for port in (rehearsal.postgres.port, rehearsal.app_port):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
