@@ -95,12 +95,12 @@ REGION ?=
 DRY_RUN ?=
 DEPLOY_TOOLS = env $(if $(filter file,$(origin AWS_DEFAULT_REGION)),-u AWS_DEFAULT_REGION) \
   PATH="$(USER_PATH)" scripts/deploy_tools.py
-BUILD_ARGS = --repository "$(REPOSITORY)" --tag "$(VERSION)" --platform "$(PLATFORM)" \
-  --engine "$(CONTAINER_ENGINE)" $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
+BUILD_ARGS = --repository="$(REPOSITORY)" --tag="$(VERSION)" --platform="$(PLATFORM)" \
+  --engine="$(CONTAINER_ENGINE)" $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 
 .PHONY: doctor
 doctor: ## Check what the AWS deploy path needs (AWS CLI v2, credentials, region, Docker/Podman, sam, python3.13)
-	@$(DEPLOY_TOOLS) doctor --engine "$(CONTAINER_ENGINE)"
+	@$(DEPLOY_TOOLS) doctor --engine="$(CONTAINER_ENGINE)"
 
 .PHONY: image
 image: ## Build app/Dockerfile with Docker or Podman, tagged VERSION (default: git describe); DRY_RUN=1 prints
@@ -108,7 +108,7 @@ image: ## Build app/Dockerfile with Docker or Podman, tagged VERSION (default: g
 
 .PHONY: push
 push: ## Build and push to ECR in your account and region (repository created if absent); prints the ImageUri
-	@$(DEPLOY_TOOLS) push $(BUILD_ARGS) --region "$(REGION)"
+	@$(DEPLOY_TOOLS) push $(BUILD_ARGS) --region="$(REGION)"
 
 .PHONY: clean
 clean: ## Remove build output and virtualenvs
