@@ -12,9 +12,10 @@ make target or a removed parameter must fail the build instead of the reader. Wh
 3. Every other backticked name that looks like a template or API identifier (CamelCase,
    `^[A-Z][A-Za-z0-9]+$`, also the name in a `Name=value` span) must occur somewhere in what the
    project defines: template.yaml and compute/*.yaml (parameters, outputs, resources, property
-   names, allowed values), and the code of functions/, app/ and harness/ (custom-resource
-   properties, SNS message fields). A name found in none of them is stale or misspelt. The few
-   AWS names documents may cite that the code never spells are listed in NAMED_ELSEWHERE.
+   names, allowed values), the Makefile (its variables), and the code of functions/, app/ and
+   harness/ (custom-resource properties, SNS message fields). A name found in none of them is
+   stale or misspelt. The few AWS names documents may cite that the code never spells are listed
+   in NAMED_ELSEWHERE.
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ def table_claims(text: str) -> list[tuple[str, str]]:
 
 
 def defined_words() -> set[str]:
-    sources = [ROOT / "template.yaml", *sorted((ROOT / "compute").glob("*.yaml"))]
+    sources = [
+        ROOT / "template.yaml",
+        ROOT / "Makefile",
+        *sorted((ROOT / "compute").glob("*.yaml")),
+    ]
     for folder in ("functions", "app", "harness"):
         sources += sorted((ROOT / folder).rglob("*.py"))
     words: set[str] = set()
