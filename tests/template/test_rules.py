@@ -60,8 +60,12 @@ LABELS = {
     "DatabaseMinCapacity": "Minimum capacity",
     "DatabaseMaxCapacity": "Maximum capacity",
 }
-# "at least" in a description that no Rule can check: Rules cannot count list items.
-UNCHECKABLE_AT_LEAST = {"ExistingPrivateSubnetIds"}
+# How a description promises an order with another parameter: "at least the minimum",
+# "at least MinInstances", "at most the maximum", "at most MaxInstances". ("At least 1", "at least
+# two subnets" or "at least this share" are bounds or counts, not an order between parameters.)
+ORDER_PROMISE = re.compile(
+    r"\bat (?P<side>least|most) (?:the (?:minimum|maximum)\b|(?P<name>[A-Z]\w+))"
+)
 
 
 def allowed(source: dict[str, Any], name: str) -> list[str]:
@@ -127,15 +131,25 @@ def test_each_pair_message_names_both_parameters_as_the_console_shows_them(
 
 
 def test_every_description_that_promises_an_order_has_a_rule(source: dict[str, Any]) -> None:
-    promising = {
-        name
-        for name, spec in source["Parameters"].items()
-        if re.search(r"\bat least\b", spec["Description"], re.IGNORECASE)
-    }
-    checked = {pair.maximum for pair in PAIRS}
-    assert promising - UNCHECKABLE_AT_LEAST == checked
+    promised: set[tuple[str, str]] = set()
+    for name, spec in source["Parameters"].items():
+        for match in ORDER_PROMISE.finditer(spec["Description"]):
+            other = match["name"]
+            if other is not None and other not in source["Parameters"]:
+                continue
+            promised.add((match["side"], name))
+    checked = {("least", p.maximum) for p in PAIRS} | {("most", p.minimum) for p in PAIRS}
+    assert promised <= checked
+    assert {name for side, name in promised if side == "least"} == {p.maximum for p in PAIRS}
     for pair in PAIRS:
         assert pair.rule in source["Rules"]
+
+
+def test_a_bound_or_a_count_is_not_read_as_a_promised_order() -> None:
+    for text in ("At least 1.", "at least two private subnet ids", "at least this share"):
+        assert ORDER_PROMISE.search(text) is None or ORDER_PROMISE.search(text)["name"] is None
+    assert ORDER_PROMISE.search("Must be at least MinInstances.")["name"] == "MinInstances"
+    assert ORDER_PROMISE.search("(at least the minimum delay)") is not None
 
 
 def test_the_defaults_of_the_template_pass_every_rule(source: dict[str, Any]) -> None:
