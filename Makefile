@@ -7,6 +7,9 @@ VENV := .venv
 CHECKOV_VENV := .venv-checkov
 BIN := $(VENV)/bin
 PY313 = $(shell scripts/find-python313)
+# The deploy tools (doctor, image, push) run with your own PATH and region settings, not with the
+# virtualenv first and the offline tools' default region set below.
+USER_PATH := $(PATH)
 # sam build resolves `python3.13` on PATH: the virtualenv's bin has it.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
@@ -56,8 +59,9 @@ lint: venv ## ruff lint and format check
 	$(BIN)/ruff format --check .
 
 .PHONY: typecheck
-typecheck: venv ## mypy --strict on functions/ and app/
+typecheck: venv ## mypy --strict on functions/ and app/ (and the deploy tools)
 	$(BIN)/mypy $$(scripts/mypy-targets)
+	$(BIN)/mypy scripts/deploy_tools.py
 
 .PHONY: cfn-lint
 cfn-lint: venv ## cfn-lint at every level, with the serverless rules
@@ -92,6 +96,30 @@ demo: venv build postgres ## Run the whole system locally (ARGS=--keep leaves it
 .PHONY: bench
 bench: venv build postgres ## Benchmarks: job endpoint vs its floors, custom-resource cold start
 	$(BIN)/python -m bench $(ARGS)
+
+# ---------------------------------------------------------------- the AWS deploy path (docs/deploy.md)
+REPOSITORY ?= bookapp
+VERSION ?=
+PLATFORM ?= linux/amd64
+CONTAINER_ENGINE ?=
+REGION ?=
+DRY_RUN ?=
+DEPLOY_TOOLS = env $(if $(filter file,$(origin AWS_DEFAULT_REGION)),-u AWS_DEFAULT_REGION) \
+  PATH="$(USER_PATH)" scripts/deploy_tools.py
+BUILD_ARGS = --repository="$(REPOSITORY)" --tag="$(VERSION)" --platform="$(PLATFORM)" \
+  --engine="$(CONTAINER_ENGINE)" $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
+
+.PHONY: doctor
+doctor: ## Check what the AWS deploy path needs (AWS CLI v2, credentials, region, Docker/Podman, sam, python3.13)
+	@$(DEPLOY_TOOLS) doctor --engine="$(CONTAINER_ENGINE)"
+
+.PHONY: image
+image: ## Build app/Dockerfile with Docker or Podman, tagged VERSION (default: git describe); DRY_RUN=1 prints
+	@$(DEPLOY_TOOLS) image $(BUILD_ARGS)
+
+.PHONY: push
+push: ## Build and push to ECR in your account and region (repository created if absent); prints the ImageUri
+	@$(DEPLOY_TOOLS) push $(BUILD_ARGS) --region="$(REGION)"
 
 .PHONY: clean
 clean: ## Remove build output and virtualenvs

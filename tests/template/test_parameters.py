@@ -87,6 +87,14 @@ def test_the_defaults_and_a_complete_existing_network_pass_every_check(
 
 def test_image_uri_is_required(source: dict[str, Any]) -> None:
     assert validate(source, {}) == ["ImageUri: required, and no value was given"]
+    assert "Default" not in source["Parameters"]["ImageUri"]
+
+
+def test_an_empty_image_uri_saved_in_a_configuration_file_is_refused(
+    source: dict[str, Any],
+) -> None:
+    # `sam deploy --guided` once saved `ImageUri=""`; such a value must never be deployable.
+    assert validate(source, {"ImageUri": ""}) == ["ImageUri: '' does not match AllowedPattern"]
 
 
 # --------------------------------------------------------------------------- ImageUri
@@ -116,6 +124,8 @@ def test_an_ecr_image_with_a_tag_or_digest_is_accepted(source: dict[str, Any], u
         "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/bookapp:1.0.0",
         "12345678901.dkr.ecr.eu-west-1.amazonaws.com/bookapp:1.0.0",
         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bookapp@sha256:abc",
+        "123456789012.dkr.ecr.eu-west.amazonaws.com/bookapp:1.0.0",
+        "nginx:latest",
         f"{GOOD_IMAGE} ",
     ],
 )
@@ -209,16 +219,17 @@ def test_an_acu_minimum_above_the_maximum_is_refused_by_the_rules(
         "DatabaseMaxCapacity": maximum,
     }
     assert validate(source, values) == [
-        f"rule CapacityMin{minimum}: DatabaseMaxCapacity must be at least "
-        f"DatabaseMinCapacity ({minimum})."
+        "rule DatabaseCapacityInOrder: Maximum capacity (DatabaseMaxCapacity) must be at least "
+        f"Minimum capacity (DatabaseMinCapacity), which is {minimum} ACUs."
     ]
 
 
 @pytest.mark.parametrize(
     ("name", "value", "reason"),
     [
-        ("MinInstances", "0", "below MinValue"),
-        ("MaxInstances", "26", "above MaxValue"),
+        ("MinInstances", "0", "is not one of AllowedValues"),
+        ("MaxInstances", "26", "is not one of AllowedValues"),
+        ("JobMinDelaySeconds", "7", "is not one of AllowedValues"),
         ("MaxConcurrency", "many", "is not a number"),
         ("ContainerPort", "70000", "above MaxValue"),
         ("JobConfirmationTimeoutSeconds", "900", "above MaxValue"),

@@ -46,6 +46,26 @@ def _check_one(name: str, spec: Mapping[str, Any], text: str) -> list[str]:
     return errors
 
 
+# The functions CloudFormation accepts in Rules (AWS rule functions reference, "Supported
+# functions": Ref and the rule-specific functions; no Fn::Join, Fn::Sub or Fn::Split), and the
+# bounds on the number of conditions Fn::And and Fn::Or take.
+RULE_FUNCTIONS = frozenset(
+    {
+        "Fn::And",
+        "Fn::Contains",
+        "Fn::EachMemberEquals",
+        "Fn::EachMemberIn",
+        "Fn::Equals",
+        "Fn::Not",
+        "Fn::Or",
+        "Fn::RefAll",
+        "Fn::ValueOf",
+        "Fn::ValueOfAll",
+    }
+)
+MIN_CONDITIONS, MAX_CONDITIONS = 2, 10
+
+
 class _RuleEvaluator:
     def __init__(self, values: Mapping[str, str | list[str]]) -> None:
         self.values = values
@@ -55,8 +75,6 @@ class _RuleEvaluator:
             ((fn, arg),) = node.items()
             if fn == "Ref":
                 return self.values[arg]
-            if fn == "Fn::Join":
-                return self.value(arg[0]).join(self.value(arg[1]))
             return self.truth(node)
         if isinstance(node, list):
             return [self.value(item) for item in node]
@@ -64,6 +82,10 @@ class _RuleEvaluator:
 
     def truth(self, node: Any) -> bool:  # noqa: PLR0911 (one return per rule function)
         ((fn, arg),) = node.items()
+        if fn not in RULE_FUNCTIONS:
+            raise ValueError(f"{fn} is not a function CloudFormation accepts in Rules")
+        if fn in {"Fn::And", "Fn::Or"} and not MIN_CONDITIONS <= len(arg) <= MAX_CONDITIONS:
+            raise ValueError(f"{fn} takes 2 to 10 conditions, got {len(arg)}")
         if fn == "Fn::Equals":
             return bool(self.value(arg[0]) == self.value(arg[1]))
         if fn == "Fn::Not":

@@ -19,9 +19,9 @@ from moto.sns.models import SNSBackend, sns_backends
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-TOPIC_NAME = "app-JobTopic-Q1w2E3r4T5y6"
+TOPIC_NAME = "bookapp-JobTopic-Q1w2E3r4T5y6"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
-QUEUE_NAME = "app-JobDeadLetterQueue-Z9x8C7v6B5n4"
+QUEUE_NAME = "bookapp-JobDeadLetterQueue-Z9x8C7v6B5n4"
 
 
 @dataclass

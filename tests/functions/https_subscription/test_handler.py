@@ -203,7 +203,7 @@ def test_create_fails_when_the_topic_does_not_exist(
         ({"Endpoint": "https://user:pw@abcd.example/jobs"}, "must not carry credentials"),
         ({"ConfirmationTimeoutSeconds": "ten"}, "ConfirmationTimeoutSeconds must be a whole"),
         ({"ConfirmationTimeoutSeconds": "3601"}, "ConfirmationTimeoutSeconds must be from"),
-        ({"ConfirmationTimeoutSeconds": "880"}, "at most ServiceTimeout - 30"),
+        ({"ConfirmationTimeoutSeconds": "940"}, "at most ServiceTimeout - 30"),
         ({"RawMessageDelivery": "true"}, "RawMessageDelivery is refused"),
         ({"Protocol": "https"}, "Unknown property Protocol"),
         ({"DeliveryPolicy": {"healthyRetryPolicy": {"numRetries": "101"}}}, "is required"),

@@ -31,9 +31,9 @@ from tests.support.events import load_event
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-DATABASE = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bookstack-database-AbCdEf"
-API = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bookstack-api-token-GhIjKl"
-TARGET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bookstack-app-environment-MnOpQr"
+DATABASE = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bookapp-database-AbCdEf"
+API = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bookapp-api-token-GhIjKl"
+TARGET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:bookapp-app-environment-MnOpQr"
 VERSION = "c3a1f7d2-0000-4000-8000-000000000001"
 
 
@@ -98,7 +98,7 @@ def test_a_changed_target_gets_exactly_one_put_secret_value(
     stubber.add_response("get_secret_value", secret_value(TARGET, "{}"), {"SecretId": TARGET})
     stubber.add_response(
         "put_secret_value",
-        {"ARN": TARGET, "Name": "bookstack-app-environment-MnOpQr", "VersionId": VERSION},
+        {"ARN": TARGET, "Name": "bookapp-app-environment-MnOpQr", "VersionId": VERSION},
         {"SecretId": TARGET, "SecretString": '{"API_TOKEN":"' + API_TOKEN + '"}'},
     )
 
