@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 NOT_FOUND: Final = "ResourceNotFoundException"
+CURRENT: Final = "AWSCURRENT"
 RETRYABLE_CODES: Final = frozenset(
     {
         "ThrottlingException",
@@ -66,7 +67,9 @@ def read_secrets(
     for secret_id, names in users.items():
         subject = f"{_variables(names)}: secret {secret_id}"
         try:
-            response = client.get_secret_value(SecretId=secret_id)
+            # AWSCURRENT is GetSecretValue's default; named, because it is the contract (and moto
+            # 5.2 answers its "default version" otherwise, which a moved label does not update).
+            response = client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT)
         except ClientError as error:
             raise SecretsManagerError(f"{subject}: {_explain(error, 'GetSecretValue')}") from None
         except BotoCoreError as error:
@@ -94,7 +97,7 @@ def write_target(
     created: datetime | None = None
     arn, version_id = target_secret_arn, ""
     try:
-        response = client.get_secret_value(SecretId=target_secret_arn)
+        response = client.get_secret_value(SecretId=target_secret_arn, VersionStage=CURRENT)
     except ClientError as error:
         # A secret created without a value has no AWSCURRENT version yet: the first write makes it.
         if _code(error) != NOT_FOUND:
