@@ -19,6 +19,8 @@ from tests.template.render import REPO_ROOT
 from tests.template.replacement import ReplacementAnalysis
 
 PROTECTED = ("DatabaseCluster", "DatabaseSecret", "AppEnvironmentSecret")
+# DatabaseRotationDays is in the never-replace list below; tests/template/test_rotation.py also
+# renders rotation off and on and finds these resources identical.
 
 # Derived from createOnlyProperties: AWS::RDS::DBCluster DatabaseName.
 SCHEMA_DERIVED: dict[str, set[str]] = {
@@ -53,6 +55,7 @@ NEVER_REPLACE_THE_DATABASE = {
     "DatabaseBackupRetentionDays",
     "SecretDelivery",
     "SecretsGeneration",
+    "DatabaseRotationDays",
     "Tracing",
     "LogRetentionDays",
     "AlarmEmail",

@@ -156,7 +156,9 @@ def test_nat_gateways_and_private_route_tables_follow_the_network_choice(case: C
         assert routes[f"PrivateRouteTable{n}"] == expected
 
 
-def test_the_database_admits_5432_only_from_the_connector_security_group(case: Case) -> None:
+def test_the_database_admits_5432_only_from_the_connector_and_the_rotation_function(
+    case: Case,
+) -> None:
     stack = case.stack
     ingress = stack.props("DatabaseSecurityGroup")["SecurityGroupIngress"]
     assert len(ingress) == 1
@@ -164,8 +166,21 @@ def test_the_database_admits_5432_only_from_the_connector_security_group(case: C
     assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 5432, 5432)
     assert rule["SourceSecurityGroupId"] == ref("ConnectorSecurityGroup")
     assert not {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(rule)
-    for name, extra in stack.of_type("AWS::EC2::SecurityGroupIngress").items():
-        assert extra["Properties"].get("GroupId") != ref("DatabaseSecurityGroup"), name
+    extra_rules = {
+        name: extra["Properties"]
+        for name, extra in stack.of_type("AWS::EC2::SecurityGroupIngress").items()
+        if extra["Properties"].get("GroupId") == ref("DatabaseSecurityGroup")
+    }
+    # Rotation (on by default) needs SecretReference; the hosted rotation function in the VPC
+    # changes the password, so it alone joins the connector.
+    if case.variant.delivery == "SecretReference":
+        assert set(extra_rules) == {"DatabaseFromRotationFunction"}
+        extra = extra_rules["DatabaseFromRotationFunction"]
+        assert (extra["IpProtocol"], extra["FromPort"], extra["ToPort"]) == ("tcp", 5432, 5432)
+        assert extra["SourceSecurityGroupId"] == ref("RotationFunctionSecurityGroup")
+        assert not {"CidrIp", "CidrIpv6", "SourcePrefixListId"} & set(extra)
+    else:
+        assert extra_rules == {}
     assert stack.props("DatabaseInstance")["PubliclyAccessible"] is False
 
 

@@ -7,6 +7,11 @@ messages become the `Reason` CloudFormation shows in stack events.
 
 Update re-resolves everything and keeps the physical id; Delete has nothing to undo (the target
 secret belongs to the template), so neither needs a rule of its own here.
+
+With `Follow: "true"` the resource also answers `Definition`: its validated target and Variables as
+JSON, without any value. The rotation follower (`secret_environment.rotation`) gets that text in its
+environment and parses it back here (`parse_definition`), so both resolve the same Variables, which
+the template states once.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ PLAIN_TEXT: Final = "PlainText"
 DELIVERIES: Final[tuple[Delivery, ...]] = ("SecretReference", "PlainText")
 ENCODINGS: Final[tuple[Encode, ...]] = ("none", "url")
 FINGERPRINT_ATTRIBUTE: Final = "Fingerprint"
+DEFINITION_ATTRIBUTE: Final = "Definition"
+RESERVED_NAMES: Final = frozenset({FINGERPRINT_ATTRIBUTE, DEFINITION_ATTRIBUTE})
+# Lambda's limit for all of a function's environment variables together is 4 KB; the definition
+# travels in one of them and leaves room for the others.
+MAX_DEFINITION_BYTES: Final = 3072
 
 # CloudFormation rejects a custom resource response body larger than this.
 MAX_RESPONSE_BYTES: Final = 4096
@@ -36,7 +46,15 @@ MAX_SECRET_STRING_BYTES: Final = 65536
 MAX_REASON_CHARS: Final = 256
 
 ALLOWED_PROPERTIES: Final = frozenset(
-    {"ServiceToken", "ServiceTimeout", "Delivery", "TargetSecretArn", "Generation", "Variables"}
+    {
+        "ServiceToken",
+        "ServiceTimeout",
+        "Delivery",
+        "TargetSecretArn",
+        "Generation",
+        "Follow",
+        "Variables",
+    }
 )
 ALLOWED_VARIABLE_KEYS: Final = frozenset({"Name", "SecretId", "Key", "Template", "Encode"})
 
@@ -103,6 +121,7 @@ class Properties:
     variables: tuple[Variable, ...]
     target_secret_arn: str | None = None
     generation: str | None = None
+    follow: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +168,16 @@ def parse_properties(raw: Mapping[str, Any]) -> Properties:
     if generation is not None and not isinstance(generation, str | int | float):
         raise PropertyError("Generation must be a string")
 
+    follow_raw = raw.get("Follow", "false")
+    if follow_raw not in ("true", "false", True, False):
+        raise PropertyError(f"Follow must be true or false, not {follow_raw!r}")
+    follow = follow_raw in ("true", True)
+    if follow and delivery != SECRET_REFERENCE:
+        raise PropertyError(
+            "Follow needs Delivery SecretReference: a follower can only write the target secret; "
+            "PlainText values are baked into the services"
+        )
+
     variables = parse_variables(raw.get("Variables"))
     if delivery == SECRET_REFERENCE and target is not None:
         for variable in variables:
@@ -162,6 +191,7 @@ def parse_properties(raw: Mapping[str, Any]) -> Properties:
         variables=variables,
         target_secret_arn=target,
         generation=None if generation is None else str(generation),
+        follow=follow,
     )
 
 
@@ -244,8 +274,8 @@ def check_name(name: str, where: str) -> None:
         raise PropertyError(f"{where}: Name must match ^[A-Za-z_][A-Za-z0-9_]*$, not {name!r}")
     if name.upper().startswith(RESERVED_NAME_PREFIX):
         raise PropertyError(f"{where}: Name must not start with {RESERVED_NAME_PREFIX} (reserved)")
-    if name == FINGERPRINT_ATTRIBUTE:
-        raise PropertyError(f"{where}: Name {FINGERPRINT_ATTRIBUTE} is reserved for the attribute")
+    if name in RESERVED_NAMES:
+        raise PropertyError(f"{where}: Name {name} is reserved for the attribute")
 
 
 # --- templates and encoding ----------------------------------------------------------------------
@@ -481,3 +511,52 @@ def limit_reason(message: str) -> str:
     if len(message) <= MAX_REASON_CHARS:
         return message
     return message[: MAX_REASON_CHARS - 3] + "..."
+
+
+# --- the definition a follower resolves again ----------------------------------------------------
+
+
+class DefinitionError(SecretEnvironmentError):
+    """The Definition text a follower was given is not one this resource answers."""
+
+
+def definition(properties: Properties) -> str:
+    """The `Definition` attribute: target and Variables as validated, no value (JSON, sorted)."""
+    if properties.target_secret_arn is None:
+        raise PropertyError("Follow needs TargetSecretArn: the secret a follower writes")
+    document = {
+        "TargetSecretArn": properties.target_secret_arn,
+        "Variables": [
+            {key: value for key, value in variable.definition().items() if value is not None}
+            for variable in properties.variables
+        ],
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    size = len(text.encode("utf-8"))
+    if size > MAX_DEFINITION_BYTES:
+        raise PropertyError(
+            f"Follow: the Definition of these Variables is {size} bytes, over the "
+            f"{MAX_DEFINITION_BYTES} a follower's Lambda environment can hold"
+        )
+    return text
+
+
+def parse_definition(text: str) -> Properties:
+    """Properties from a `Definition` text, validated by the same rules as the resource's own."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise DefinitionError("the Definition is not JSON") from None
+    if not isinstance(document, dict) or set(document) != {"TargetSecretArn", "Variables"}:
+        raise DefinitionError("the Definition must be an object with TargetSecretArn and Variables")
+    try:
+        return parse_properties(
+            {
+                "Delivery": SECRET_REFERENCE,
+                "TargetSecretArn": document["TargetSecretArn"],
+                "Variables": document["Variables"],
+                "Follow": "true",
+            }
+        )
+    except PropertyError as error:
+        raise DefinitionError(f"the Definition is not valid: {error}") from None

@@ -178,6 +178,8 @@ def resolve(event: Mapping[str, Any], physical_id: str) -> tuple[dict[str, str],
         )
         data = {name: core.app_runner_reference(target.arn, name) for name in names}
         data[core.FINGERPRINT_ATTRIBUTE] = fingerprint
+        if properties.follow:
+            data[core.DEFINITION_ATTRIBUTE] = core.definition(properties)
         LOGGER.info(
             "Resolved %s into %s (%s); fingerprint %s",
             ", ".join(names),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 NOT_FOUND: Final = "ResourceNotFoundException"
+CURRENT: Final = "AWSCURRENT"
 RETRYABLE_CODES: Final = frozenset(
     {
         "ThrottlingException",
@@ -46,11 +48,15 @@ class SecretsManagerError(SecretEnvironmentError):
 
 @dataclass(frozen=True)
 class TargetWrite:
-    """The target secret after the request: its ARN, current version and whether we wrote it."""
+    """The target secret after the request: its ARN, current version and whether we wrote it.
+
+    `created` is when the version it already held was created (None when this call wrote it): a
+    service deployed after that time already reads these values."""
 
     arn: str
     version_id: str
     written: bool
+    created: datetime | None = None
 
 
 def read_secrets(
@@ -61,7 +67,9 @@ def read_secrets(
     for secret_id, names in users.items():
         subject = f"{_variables(names)}: secret {secret_id}"
         try:
-            response = client.get_secret_value(SecretId=secret_id)
+            # AWSCURRENT is GetSecretValue's default; named, because it is the contract (and moto
+            # 5.2 answers its "default version" otherwise, which a moved label does not update).
+            response = client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT)
         except ClientError as error:
             raise SecretsManagerError(f"{subject}: {_explain(error, 'GetSecretValue')}") from None
         except BotoCoreError as error:
@@ -86,9 +94,10 @@ def write_target(
     subject = f"TargetSecretArn {target_secret_arn}"
     sources = set(source_arns)
     current: str | None = None
+    created: datetime | None = None
     arn, version_id = target_secret_arn, ""
     try:
-        response = client.get_secret_value(SecretId=target_secret_arn)
+        response = client.get_secret_value(SecretId=target_secret_arn, VersionStage=CURRENT)
     except ClientError as error:
         # A secret created without a value has no AWSCURRENT version yet: the first write makes it.
         if _code(error) != NOT_FOUND:
@@ -98,13 +107,14 @@ def write_target(
     else:
         arn, version_id = response["ARN"], response["VersionId"]
         current = response.get("SecretString")
+        created = response.get("CreatedDate")
     if arn in sources or target_secret_arn in sources:
         raise PropertyError(
             f"{subject} is also a SecretId of Variables; the target must be a secret of its own"
         )
     if same_document(current, document):
         LOGGER.info("Target %s already holds these values (version %s)", arn, version_id)
-        return TargetWrite(arn=arn, version_id=version_id, written=False)
+        return TargetWrite(arn=arn, version_id=version_id, written=False, created=created)
     try:
         put = client.put_secret_value(SecretId=target_secret_arn, SecretString=document)
     except ClientError as error:

@@ -62,9 +62,15 @@ def test_each_distinct_secret_is_read_once_and_an_unchanged_target_is_not_writte
 ) -> None:
     _, stubber = stubbed
     stubber.add_response(
-        "get_secret_value", secret_value(DATABASE, database_secret()), {"SecretId": DATABASE}
+        "get_secret_value",
+        secret_value(DATABASE, database_secret()),
+        {"SecretId": DATABASE, "VersionStage": "AWSCURRENT"},
     )
-    stubber.add_response("get_secret_value", secret_value(API, API_TOKEN), {"SecretId": API})
+    stubber.add_response(
+        "get_secret_value",
+        secret_value(API, API_TOKEN),
+        {"SecretId": API, "VersionStage": "AWSCURRENT"},
+    )
     stubber.add_response(
         "get_secret_value",
         secret_value(
@@ -81,7 +87,7 @@ def test_each_distinct_secret_is_read_once_and_an_unchanged_target_is_not_writte
                 }
             ),
         ),
-        {"SecretId": TARGET},
+        {"SecretId": TARGET, "VersionStage": "AWSCURRENT"},
     )
 
     body = invoke(load_event("secret_environment/create"))
@@ -94,8 +100,16 @@ def test_a_changed_target_gets_exactly_one_put_secret_value(
     stubbed: tuple[SecretsManagerClient, Stubber], invoke: Invoke
 ) -> None:
     _, stubber = stubbed
-    stubber.add_response("get_secret_value", secret_value(API, API_TOKEN), {"SecretId": API})
-    stubber.add_response("get_secret_value", secret_value(TARGET, "{}"), {"SecretId": TARGET})
+    stubber.add_response(
+        "get_secret_value",
+        secret_value(API, API_TOKEN),
+        {"SecretId": API, "VersionStage": "AWSCURRENT"},
+    )
+    stubber.add_response(
+        "get_secret_value",
+        secret_value(TARGET, "{}"),
+        {"SecretId": TARGET, "VersionStage": "AWSCURRENT"},
+    )
     stubber.add_response(
         "put_secret_value",
         {"ARN": TARGET, "Name": "bookapp-app-environment-MnOpQr", "VersionId": VERSION},
@@ -136,7 +150,7 @@ def test_a_refused_read_fails_naming_variable_secret_and_cause(
         "get_secret_value",
         service_error_code=code,
         service_message=f"message that must not be copied: {DB_PASSWORD}",
-        expected_params={"SecretId": API},
+        expected_params={"SecretId": API, "VersionStage": "AWSCURRENT"},
     )
 
     body = invoke(
@@ -155,9 +169,15 @@ def test_a_refused_target_write_fails_naming_the_target(
     stubbed: tuple[SecretsManagerClient, Stubber], invoke: Invoke
 ) -> None:
     _, stubber = stubbed
-    stubber.add_response("get_secret_value", secret_value(API, API_TOKEN), {"SecretId": API})
+    stubber.add_response(
+        "get_secret_value",
+        secret_value(API, API_TOKEN),
+        {"SecretId": API, "VersionStage": "AWSCURRENT"},
+    )
     stubber.add_client_error(
-        "get_secret_value", "ResourceNotFoundException", expected_params={"SecretId": TARGET}
+        "get_secret_value",
+        "ResourceNotFoundException",
+        expected_params={"SecretId": TARGET, "VersionStage": "AWSCURRENT"},
     )
     stubber.add_client_error("put_secret_value", "AccessDeniedException")
 
@@ -253,7 +273,11 @@ def test_the_handlers_client_has_bounded_retries_and_timeouts(handler_module: Mo
 def test_read_secrets_takes_any_client_and_reads_each_secret_id_once() -> None:
     client = boto3.client("secretsmanager", region_name="us-east-1")
     with Stubber(client) as stubber:
-        stubber.add_response("get_secret_value", secret_value(API, API_TOKEN), {"SecretId": API})
+        stubber.add_response(
+            "get_secret_value",
+            secret_value(API, API_TOKEN),
+            {"SecretId": API, "VersionStage": "AWSCURRENT"},
+        )
 
         reads = secrets_manager.read_secrets(client, {API: ["A", "B", "C"]})
 
