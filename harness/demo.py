@@ -6,7 +6,9 @@ itself is stood in for: moto's server for Secrets Manager, SNS and SQS, a local 
 CloudFormation's ResponseURL, a forwarder that lets the app download moto's signing certificates.
 
 The steps follow the deploy order of the stack (Aurora, Custom::SecretEnvironment, the service,
-Custom::HttpsSubscription), then the job flow, then Update and Delete of both custom resources.
+Custom::HttpsSubscription, Custom::JobRun running db_migrate through the job topic and waiting for
+the app's result on the results queue), then the job flow on the migrated database, then Update
+and Delete of the custom resources.
 Each step prints what it did and how long it took, never a secret value. The first failing step
 ends the run with exit status 1 and its name; every process started is stopped on the way out,
 also on Ctrl-C or SIGTERM (a second one during the cleanup is ignored, so the cleanup finishes).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -60,7 +63,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 REGION = "us-east-1"
 JOB_PATH = "/jobs"
+# What runs during the rehearsal's deploy: db_migrate through Custom::JobRun, as the stack's
+# Migrate resource runs it; the others published with the app's own publisher afterwards.
 JOBS = ("db_migrate", "db_seed", "test_book_job")
+PUBLISHED_JOBS = ("db_seed", "test_book_job")
+APP_DIR = REPO_ROOT / "app"
+FUNCTIONS = ("SecretEnvironmentFunction", "HttpsSubscriptionFunction", "JobRunFunction")
+# The stack itself, in moto's CloudFormation: one harmless resource, so that it exists.
+_STACK_MARKER = {
+    "Resources": {
+        "Marker": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Name": "rehearsal-marker", "Type": "String", "Value": "rehearsal"},
+        }
+    }
+}
 # How many ports the app tries when another process takes the picked one first.
 APP_PORT_ATTEMPTS = 3
 DATABASE_URL_TEMPLATE = "postgresql://{username}:{password}@{host}:{port}/{dbname}?sslmode=require"
@@ -147,6 +164,9 @@ class Resources:
     topic_arn: str = ""
     dead_letter_queue_arn: str = ""
     dead_letter_queue_url: str = ""
+    result_queue_url: str = ""
+    # The stack in moto's CloudFormation: Custom::JobRun looks up its status on Update.
+    stack_id: str = ""
 
 
 class Rehearsal:
@@ -178,6 +198,8 @@ class Rehearsal:
         self.functions: dict[str, LambdaFunction] = {}
         self.app: ChildProcess | None = None
         self.app_port = 0
+        # The app's source folder: the "image" the app runs (a test may deploy another one).
+        self.app_dir = APP_DIR
         self.app_environment: dict[str, str] = {}
         self.children: list[ChildProcess] = []
         self.physical_ids: dict[str, str] = {}
@@ -243,6 +265,7 @@ class Rehearsal:
             logical_resource_id=logical_id,
             physical_resource_id=self.physical_ids.get(logical_id),
             old_properties=self.properties.get(logical_id),
+            stack_id=self.resources.stack_id or None,
         )
         if timeout is None:
             timeout = min(float(function.spec.timeout), self.invoke_timeout)
@@ -304,9 +327,15 @@ class Rehearsal:
         res.dead_letter_queue_arn = sqs.get_queue_attributes(
             QueueUrl=res.dead_letter_queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
+        res.result_queue_url = sqs.create_queue(
+            QueueName="rehearsal-job-results", Attributes={"MessageRetentionPeriod": "1800"}
+        )["QueueUrl"]
+        res.stack_id = self.client("cloudformation").create_stack(
+            StackName="rehearsal", TemplateBody=json.dumps(_STACK_MARKER)
+        )["StackId"]
         return res, (
             "database secret (password with URL-hostile characters), target secret, "
-            "job topic (SignatureVersion 2), dead-letter queue"
+            "job topic (SignatureVersion 2), dead-letter queue, results queue, the stack"
         )
 
     def start_functions(self) -> tuple[None, str]:
@@ -320,20 +349,57 @@ class Rehearsal:
         overrides = {
             "SecretEnvironmentFunction": sns_endpoint,
             "HttpsSubscriptionFunction": {**fast_poll, **sns_endpoint},
+            "JobRunFunction": {**fast_poll, **sns_endpoint},
         }
-        for logical_id in ("SecretEnvironmentFunction", "HttpsSubscriptionFunction"):
-            spec = function_spec_from_template(self.build_dir, logical_id)
-            function = LambdaFunction(
-                spec,
-                self.workdir,
-                region=REGION,
-                aws_endpoint_url=moto.url,
-                ca_file=self.receiver.ca_file,
-                extra_environment=overrides.get(logical_id),
-            )
+        for logical_id in FUNCTIONS:
+            function = self.job_run_function() if logical_id == "JobRunFunction" else None
+            if function is None:
+                spec = function_spec_from_template(self.build_dir, logical_id)
+                function = LambdaFunction(
+                    spec,
+                    self.workdir,
+                    region=REGION,
+                    aws_endpoint_url=moto.url,
+                    ca_file=self.receiver.ca_file,
+                    extra_environment=overrides.get(logical_id),
+                )
             self._stack.callback(function.stop)
             self.functions[logical_id] = function.start()
-        return None, "SecretEnvironmentFunction and HttpsSubscriptionFunction in awslambdaric"
+        return None, ", ".join(FUNCTIONS) + " in awslambdaric"
+
+    def job_run_function(
+        self, *, topic_arn: str | None = None, name: str = "JobRunFunction"
+    ) -> LambdaFunction:
+        """JobRunFunction as the template makes it, pinned to the job topic and results queue.
+
+        Another `topic_arn` pins it to that topic instead; `name` tells apart several runtime
+        processes of the function (Lambda runs one per concurrent invocation). Not started.
+        """
+        if self.receiver is None:
+            raise RuntimeError("the ResponseURL receiver is not running")
+        spec = function_spec_from_template(
+            self.build_dir,
+            "JobRunFunction",
+            # What only CloudFormation could resolve: !Ref JobTopic, !Ref JobResultQueue.
+            environment_overrides={
+                "JOB_TOPIC_ARN": topic_arn or self.resources.topic_arn,
+                "RESULT_QUEUE_URL": self.resources.result_queue_url,
+            },
+        )
+        if name != spec.logical_id:
+            spec = dataclasses.replace(spec, logical_id=name)
+        return LambdaFunction(
+            spec,
+            self.workdir,
+            region=REGION,
+            aws_endpoint_url=self._require_moto().url,
+            ca_file=self.receiver.ca_file,
+            extra_environment={
+                "POLL_INTERVAL_SECONDS": "1",
+                "SAFETY_MARGIN_SECONDS": "5",
+                "AWS_ENDPOINT_URL_SNS": self._require_proxy().url,
+            },
+        )
 
     def secret_environment_properties(self, delivery: str, generation: str) -> dict[str, Any]:
         properties: dict[str, Any] = {
@@ -419,7 +485,7 @@ class Rehearsal:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
-            "PYTHONPATH": str(REPO_ROOT / "app"),
+            "PYTHONPATH": str(self.app_dir),
             "DATABASE_URL": self.app_environment["DATABASE_URL"],
             "JOB_TOPIC_ARN": self.resources.topic_arn,
             "JOB_PATH": JOB_PATH,
@@ -431,6 +497,9 @@ class Rehearsal:
             "AWS_REGION": REGION,
             "ENABLE_OTEL": "false",
             "AWS_ENDPOINT_URL_SNS": moto_proxy.url,
+            # The app reports job results to this queue (moto's SQS, reached directly).
+            "JOB_RESULTS_QUEUE_URL": self.resources.result_queue_url,
+            "AWS_ENDPOINT_URL_SQS": self._require_moto().url,
             **FAKE_CREDENTIALS,
         }
         # The Dockerfile's command: python -m bookapp serve.
@@ -439,7 +508,7 @@ class Rehearsal:
             [sys.executable, "-m", "bookapp", "serve"],
             log_path=self.workdir / "app.log",
             env=env,
-            cwd=REPO_ROOT / "app",
+            cwd=self.app_dir,
         )
         self.children.append(app)
         self._stack.callback(app.stop)
@@ -537,7 +606,7 @@ class Rehearsal:
         return runs
 
     def publish_jobs(self) -> tuple[list[dict[str, Any]], str]:
-        for job in JOBS:
+        for job in PUBLISHED_JOBS:
             message_id = self.publish(job)
             run = self.wait_for_run(message_id, timeout=15)
             if run["job"] != job or run["status"] != "succeeded":
@@ -546,7 +615,97 @@ class Rehearsal:
         ids = [run["message_id"] for run in runs]
         if sorted(ids) != sorted(set(ids)) or len(ids) != len(JOBS):
             raise StepFailedError(f"job_runs holds {len(ids)} rows for {len(JOBS)} messages")
-        return runs, "db_migrate, db_seed, test_book_job delivered, verified and run once each"
+        return runs, "db_seed, test_book_job delivered, verified and run once each"
+
+    # -- Custom::JobRun --------------------------------------------------------------------------
+
+    def job_run_properties(
+        self, revision: str, *, job: str = "db_migrate", timeout: int = 60, **extra: Any
+    ) -> dict[str, Any]:
+        """The Migrate resource's properties, as the template passes them."""
+        return {
+            "ServiceTimeout": "960",
+            "TopicArn": self.resources.topic_arn,
+            "ResultQueueUrl": self.resources.result_queue_url,
+            "Job": job,
+            "TimeoutSeconds": str(timeout),
+            "Revision": revision,
+            **extra,
+        }
+
+    def schema_revision(self) -> str | None:
+        pg = self._require_postgres()
+        exists = pg.psql(
+            "SELECT to_regclass('public.alembic_version') IS NOT NULL", dbname=pg.dbname
+        ).strip()
+        if exists != "t":
+            return None
+        return pg.psql("SELECT version_num FROM alembic_version", dbname=pg.dbname).strip() or None
+
+    def create_migration(self) -> tuple[dict[str, Any], str]:
+        if self.schema_revision() is not None:
+            raise StepFailedError("the database has a schema before the migration ran")
+        body = self.custom_resource(
+            "JobRunFunction",
+            "Create",
+            "Custom::JobRun",
+            "Migrate",
+            self.job_run_properties("bookapp:1"),
+        )
+        _expect_success(body, "Custom::JobRun (db_migrate)")
+        message_id = str(body["Data"]["MessageId"])
+        self.message_ids["db_migrate"] = message_id
+        if body["PhysicalResourceId"] != message_id:
+            raise StepFailedError("the job run's physical id is not its MessageId")
+        runs = [r for r in self.job_runs() if r["message_id"] == message_id]
+        if [(r["job"], r["status"]) for r in runs] != [("db_migrate", "succeeded")]:
+            raise StepFailedError(f"job_runs has no succeeded db_migrate for {message_id}")
+        revision = self.schema_revision()
+        if revision is None:
+            raise StepFailedError("the schema has no revision after db_migrate succeeded")
+        return body, (
+            f"SUCCESS after the app reported message {message_id[:8]}: "
+            f"schema at revision {revision}"
+        )
+
+    def update_migration(self) -> tuple[dict[str, Any], str]:
+        before = self.physical_ids["Migrate"]
+        body = self.custom_resource(
+            "JobRunFunction",
+            "Update",
+            "Custom::JobRun",
+            "Migrate",
+            self.job_run_properties("bookapp:2"),
+        )
+        _expect_success(body, "Custom::JobRun Update")
+        if body["PhysicalResourceId"] != before:
+            raise StepFailedError("an Update replaced the job run")
+        if body["Data"]["MessageId"] == self.message_ids["db_migrate"]:
+            raise StepFailedError("the Update did not run db_migrate again")
+        return body, "SUCCESS (Revision bookapp:1 -> bookapp:2), db_migrate ran again (no-op)"
+
+    def delete_migration(self) -> tuple[dict[str, Any], str]:
+        count = len(self.job_runs())
+        body = self.custom_resource(
+            "JobRunFunction",
+            "Delete",
+            "Custom::JobRun",
+            "Migrate",
+            self.job_run_properties("bookapp:2"),
+        )
+        _expect_success(body, "Custom::JobRun Delete")
+        if len(self.job_runs()) != count:
+            raise StepFailedError("Delete ran a job")
+        return body, "SUCCESS, nothing published"
+
+    def replace_app(self, app_dir: Path) -> None:
+        """Deploys another "image" of the app (a source folder) on the same port, as App Runner
+        replaces a service's instances: the job endpoint's URL and subscription stay."""
+        if self.app is None:
+            raise RuntimeError("the app is not running")
+        self.app.stop()
+        self.app_dir = app_dir
+        self.launch_app(self.app_port)
 
     def wait_for_run(self, message_id: str, timeout: float) -> dict[str, Any]:
         """The job_runs row of `message_id` once it is finished (any status but running)."""
@@ -648,7 +807,8 @@ class Rehearsal:
     # -- the whole run ---------------------------------------------------------------------------
 
     def deploy(self) -> None:
-        """Steps 1-7: stand-ins, stack resources, custom resources, app, subscription, jobs."""
+        """Steps 1-7: stand-ins, stack resources, custom resources, app, subscription, migration,
+        jobs."""
         run = self.reporter.run
         run("check the sam build output", self.check_build)
         run("start PostgreSQL (stands in for Aurora)", self.start_postgres)
@@ -662,14 +822,17 @@ class Rehearsal:
         )
         run("start the app (APP_ROLE=all)", self.start_app)
         run("Custom::HttpsSubscription Create", self.create_subscription)
-        run("publish db_migrate, db_seed, test_book_job", self.publish_jobs)
+        run("Custom::JobRun Create: db_migrate through the job topic", self.create_migration)
+        run("publish db_seed, test_book_job", self.publish_jobs)
         run("GET /books", self.check_books)
 
     def update_and_delete(self) -> None:
-        """Step 8: Update and Delete events for both custom resources."""
+        """Step 8: Update and Delete events for the custom resources."""
         run = self.reporter.run
         run("Custom::SecretEnvironment Update", self.update_environment)
         run("Custom::HttpsSubscription Update", self.update_subscription)
+        run("Custom::JobRun Update (new Revision)", self.update_migration)
+        run("Custom::JobRun Delete", self.delete_migration)
         run("Custom::HttpsSubscription Delete", self.delete_subscription)
         run("Custom::SecretEnvironment Delete", self.delete_environments)
 

@@ -517,10 +517,15 @@ def custom_resource_event(
     physical_resource_id: str | None = None,
     old_properties: Mapping[str, Any] | None = None,
     stack_name: str = "rehearsal",
+    stack_id: str | None = None,
 ) -> dict[str, Any]:
-    """A CloudFormation custom resource request, with its ResponseURL at `receiver`."""
+    """A CloudFormation custom resource request, with its ResponseURL at `receiver`.
+
+    `stack_id` names a stack that exists (in moto's CloudFormation) for a function that looks
+    its stack up; without it, a stack id for `stack_name` is made up.
+    """
     request_id = receiver.new_request_id()
-    stack_id = (
+    stack_id = stack_id or (
         f"arn:aws:cloudformation:{function.region}:{ACCOUNT_ID}:stack/{stack_name}/"
         "8f4c7e20-0000-4000-8000-000000000000"
     )
