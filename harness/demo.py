@@ -813,7 +813,10 @@ class Rehearsal:
         run("check the sam build output", self.check_build)
         run("start PostgreSQL (stands in for Aurora)", self.start_postgres)
         run("start moto (Secrets Manager, SNS, SQS)", self.start_moto)
-        run("create the secrets, the job topic and the DLQ", self.create_stack_resources)
+        run(
+            "create the secrets, the job topic, the queues and the stack",
+            self.create_stack_resources,
+        )
         run("start the built functions in the Lambda runtime", self.start_functions)
         run("Custom::SecretEnvironment Create, PlainText", self.create_plain_text_environment)
         run(

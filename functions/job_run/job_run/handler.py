@@ -158,7 +158,7 @@ def _spec(event: dict[str, Any]) -> core.JobRunSpec:
 def _run(spec: core.JobRunSpec, context: Any, *, on_create: bool) -> str:
     """Publish the job, wait for its result; return the MessageId or raise with the Reason."""
     wait = core.effective_wait(spec.timeout_seconds, _remaining_seconds(context), MARGIN_SECONDS)
-    if wait < spec.timeout_seconds:
+    if wait < spec.timeout_seconds - 1:
         logger.warning(
             "Waiting %.0f s instead of %d s: the Lambda has no more time left",
             wait,
