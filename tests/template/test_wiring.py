@@ -369,7 +369,11 @@ def test_custom_resource_functions_use_a_wildcard_resource_only_where_sns_offers
         "sns:GetSubscriptionAttributes",
         "sns:SetSubscriptionAttributes",
     }
-    for role in ("HttpsSubscriptionFunctionRole", "SecretEnvironmentFunctionRole"):
+    for role in (
+        "HttpsSubscriptionFunctionRole",
+        "SecretEnvironmentFunctionRole",
+        "JobRunFunctionRole",
+    ):
         for policy in case.stack.props(role).get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"]
