@@ -190,6 +190,8 @@ def test_a_rejected_run_is_reported_with_the_reason_and_answered_422(
     assert result["message_id"] == envelope["MessageId"]
     assert result["status"] == "rejected"
     assert result["error"] == error
+    [[row]] = outbox.spy.rows_at_send
+    assert (row["status"], row["error"]) == ("rejected", error)
 
 
 def test_a_result_that_cannot_be_sent_answers_503_and_the_retry_sends_it_without_running_again(
