@@ -4,8 +4,10 @@ For every sample a new runtime process (`awslambdaric`, the local Runtime API of
 `harness.lambda_runtime`) starts on the function's `.aws-sam/build` folder and gets one Create
 event; the time runs from just before the process is started to the moment the CloudFormation
 response arrives at the HTTPS ResponseURL receiver (`harness.cfn_receiver`). moto's server stands
-in for Secrets Manager and SNS (`AWS_ENDPOINT_URL`), reached directly: moto confirms http
-subscriptions at once, so HttpsSubscription's wait ends on its first poll.
+in for Secrets Manager, SNS and SQS (`AWS_ENDPOINT_URL`), reached directly: moto confirms http
+subscriptions at once, so HttpsSubscription's wait ends on its first poll. For JobRun, a stand-in
+jobs service subscribed to the topic answers each job with a `succeeded` result on the results
+queue; moto delivers during Publish, so the result is there when the function first looks.
 
 The floor (`bench/lambda_floor/floor_handler.py`) runs in the same runtime with the same
 environment, imports boto3, makes the same client and returns; its time runs to the moment the
@@ -17,11 +19,14 @@ on all alike.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,7 @@ from harness.lambda_runtime import (
     function_spec_from_template,
 )
 from harness.moto_server import MotoServer
+from harness.processes import stop_server_thread
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
@@ -46,6 +52,7 @@ TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:bench-jobs"
 FUNCTIONS = {
     "SecretEnvironmentFunction": ("Custom::SecretEnvironment", "floor_handler.secrets_manager"),
     "HttpsSubscriptionFunction": ("Custom::HttpsSubscription", "floor_handler.sns"),
+    "JobRunFunction": ("Custom::JobRun", "floor_handler.sns_and_sqs"),
 }
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3")
 
@@ -90,23 +97,69 @@ def package_size(folder: Path) -> dict[str, Any]:
 
 @dataclass
 class Stand:
-    """What B2 made in moto for the Create events: the secrets and the topic."""
+    """What B2 made in moto for the Create events: the secrets, the topic, the results queue."""
 
     database_secret_arn: str
     target_secret_arn: str
     topic_arn: str
+    # JobRun's own topic: HttpsSubscription's samples subscribe dead endpoints to `topic_arn`,
+    # and moto's Publish fails when it cannot deliver to one.
+    job_run_topic_arn: str
+    result_queue_url: str
+
+
+def _moto_client(moto_url: str, service: str) -> Any:
+    make: Any = boto3.client
+    return make(
+        service,
+        endpoint_url=moto_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+    )
+
+
+class ReportingJobsService:
+    """Stands in for the jobs service: every job message asking for a report gets a `succeeded`
+    result on the results queue, as the app sends it once a run is recorded."""
+
+    def __init__(self, moto_url: str, queue_url: str) -> None:
+        sqs = _moto_client(moto_url, "sqs")
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                envelope = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if envelope.get("Type") == "Notification":
+                    message = json.loads(envelope["Message"])
+                    if message.get("report") is True:
+                        result = {
+                            "message_id": envelope["MessageId"],
+                            "job": message["job"],
+                            "status": "succeeded",
+                            "attempt": 1,
+                            "error": None,
+                            "finished_at": datetime.datetime.now(datetime.UTC).isoformat(),
+                        }
+                        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(result))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: ARG002
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jobs"
+
+    def close(self) -> None:
+        stop_server_thread(self.server, self.thread)
 
 
 def _stand(moto_url: str) -> Stand:
     def client(service: str) -> Any:
-        make: Any = boto3.client
-        return make(
-            service,
-            endpoint_url=moto_url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-        )
+        return _moto_client(moto_url, service)
 
     secrets = client("secretsmanager")
     database = {
@@ -127,6 +180,10 @@ def _stand(moto_url: str) -> Stand:
         topic_arn=client("sns").create_topic(
             Name=TOPIC_ARN.rsplit(":", 1)[1], Attributes={"SignatureVersion": "2"}
         )["TopicArn"],
+        job_run_topic_arn=client("sns").create_topic(
+            Name="bench-job-run", Attributes={"SignatureVersion": "2"}
+        )["TopicArn"],
+        result_queue_url=client("sqs").create_queue(QueueName="bench-job-results")["QueueUrl"],
     )
 
 
@@ -146,6 +203,15 @@ def _properties(logical_id: str, stand: Stand, sample: int) -> dict[str, Any]:
                     "Encode": "url",
                 }
             ],
+        }
+    if logical_id == "JobRunFunction":
+        return {
+            "ServiceTimeout": "960",
+            "TopicArn": stand.job_run_topic_arn,
+            "ResultQueueUrl": stand.result_queue_url,
+            "Job": "db_migrate",
+            "TimeoutSeconds": "30",
+            "Revision": str(sample),
         }
     return {
         "ServiceTimeout": "960",
@@ -205,14 +271,22 @@ def _cold_start(
     return sample
 
 
-def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[str, Any]:
-    template = BUILD_DIR / "template.yaml"
-    if not template.exists():
-        raise RuntimeError(f"{template} is missing: run `make build` first")
+def _specs(stand: Stand) -> dict[str, FunctionSpec]:
+    """Each function as the build left it, and its floor with the same environment."""
+    # What only CloudFormation could resolve: JobRunFunction's pinned topic and queue.
+    resolved = {
+        "JobRunFunction": {
+            "JOB_TOPIC_ARN": stand.job_run_topic_arn,
+            "RESULT_QUEUE_URL": stand.result_queue_url,
+        }
+    }
     specs: dict[str, FunctionSpec] = {}
     for logical_id, (_type, floor_handler) in FUNCTIONS.items():
         spec = function_spec_from_template(
-            BUILD_DIR, logical_id, references={"JobTopic": TOPIC_ARN}
+            BUILD_DIR,
+            logical_id,
+            references={"JobTopic": TOPIC_ARN},
+            environment_overrides=resolved.get(logical_id),
         )
         specs[logical_id] = spec
         specs[f"floor:{logical_id}"] = FunctionSpec(
@@ -224,19 +298,35 @@ def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[s
             memory_size=spec.memory_size,
             environment=dict(spec.environment),
         )
-    samples: dict[str, list[dict[str, Any]]] = {key: [] for key in specs}
-    keys = list(specs)
+    return specs
+
+
+def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[str, Any]:
+    template = BUILD_DIR / "template.yaml"
+    if not template.exists():
+        raise RuntimeError(f"{template} is missing: run `make build` first")
+    specs: dict[str, FunctionSpec] = {}
+    samples: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-b2-") as tmp:
         workdir = Path(tmp)
         # The local Runtime API's server threads print a traceback when a runtime process that
         # is stopped resets its idle keep-alive connection: harmless, kept out of the table.
         with (
+            contextlib.ExitStack() as stack,
             (workdir / "stderr.log").open("w") as quiet,
             contextlib.redirect_stderr(quiet),
             MotoServer(workdir) as moto,
             TimedReceiver(workdir) as receiver,
         ):
             stand = _stand(moto.url)
+            jobs_service = ReportingJobsService(moto.url, stand.result_queue_url)
+            stack.callback(jobs_service.close)
+            _moto_client(moto.url, "sns").subscribe(
+                TopicArn=stand.job_run_topic_arn, Protocol="http", Endpoint=jobs_service.url
+            )
+            specs = _specs(stand)
+            samples = {key: [] for key in specs}
+            keys = list(specs)
             total = params.warmup + params.samples
             for index in range(total):
                 order = keys[index % len(keys) :] + keys[: index % len(keys)]

@@ -6,7 +6,9 @@ itself is stood in for: moto's server for Secrets Manager, SNS and SQS, a local 
 CloudFormation's ResponseURL, a forwarder that lets the app download moto's signing certificates.
 
 The steps follow the deploy order of the stack (Aurora, Custom::SecretEnvironment, the service,
-Custom::HttpsSubscription), then the job flow, then Update and Delete of both custom resources.
+Custom::HttpsSubscription, Custom::JobRun running db_migrate through the job topic and waiting for
+the app's result on the results queue), then the job flow on the migrated database, then Update
+and Delete of the custom resources.
 Each step prints what it did and how long it took, never a secret value. The first failing step
 ends the run with exit status 1 and its name; every process started is stopped on the way out,
 also on Ctrl-C or SIGTERM (a second one during the cleanup is ignored, so the cleanup finishes).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -38,6 +41,7 @@ import boto3
 
 from harness.cfn_receiver import CfnResponseReceiver
 from harness.lambda_runtime import (
+    STACK_ID,
     LambdaFunction,
     custom_resource_event,
     function_spec_from_template,
@@ -60,7 +64,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 REGION = "us-east-1"
 JOB_PATH = "/jobs"
+# What runs during the rehearsal's deploy: db_migrate through Custom::JobRun, as the stack's
+# Migrate resource runs it; the others published with the app's own publisher afterwards.
 JOBS = ("db_migrate", "db_seed", "test_book_job")
+PUBLISHED_JOBS = ("db_seed", "test_book_job")
+APP_DIR = REPO_ROOT / "app"
+FUNCTIONS = ("SecretEnvironmentFunction", "HttpsSubscriptionFunction", "JobRunFunction")
+# The stack itself, in moto's CloudFormation: one harmless resource, so that it exists.
+_STACK_MARKER = {
+    "Resources": {
+        "Marker": {
+            "Type": "AWS::SSM::Parameter",
+            "Properties": {"Name": "rehearsal-marker", "Type": "String", "Value": "rehearsal"},
+        }
+    }
+}
 # How many ports the app tries when another process takes the picked one first.
 APP_PORT_ATTEMPTS = 3
 # The template's DATABASE_URL Template (template.yaml, AppEnvironment), with the rehearsal's
@@ -159,6 +177,9 @@ class Resources:
     topic_arn: str = ""
     dead_letter_queue_arn: str = ""
     dead_letter_queue_url: str = ""
+    result_queue_url: str = ""
+    # The stack in moto's CloudFormation: Custom::JobRun looks up its status on Update.
+    stack_id: str = ""
 
 
 class Rehearsal:
@@ -190,6 +211,8 @@ class Rehearsal:
         self.functions: dict[str, LambdaFunction] = {}
         self.app: ChildProcess | None = None
         self.app_port = 0
+        # The app's source folder: the "image" the app runs (a test may deploy another one).
+        self.app_dir = APP_DIR
         self.app_environment: dict[str, str] = {}
         self.children: list[ChildProcess] = []
         self.physical_ids: dict[str, str] = {}
@@ -255,6 +278,7 @@ class Rehearsal:
             logical_resource_id=logical_id,
             physical_resource_id=self.physical_ids.get(logical_id),
             old_properties=self.properties.get(logical_id),
+            stack_id=self.resources.stack_id or STACK_ID,
         )
         if timeout is None:
             timeout = min(float(function.spec.timeout), self.invoke_timeout)
@@ -316,9 +340,15 @@ class Rehearsal:
         res.dead_letter_queue_arn = sqs.get_queue_attributes(
             QueueUrl=res.dead_letter_queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
+        res.result_queue_url = sqs.create_queue(
+            QueueName="rehearsal-job-results", Attributes={"MessageRetentionPeriod": "1800"}
+        )["QueueUrl"]
+        res.stack_id = self.client("cloudformation").create_stack(
+            StackName="rehearsal", TemplateBody=json.dumps(_STACK_MARKER)
+        )["StackId"]
         return res, (
             "database secret (password with URL-hostile characters), target secret, "
-            "job topic (SignatureVersion 2), dead-letter queue"
+            "job topic (SignatureVersion 2), dead-letter queue, results queue, the stack"
         )
 
     def start_functions(self) -> tuple[None, str]:
@@ -332,23 +362,65 @@ class Rehearsal:
         overrides = {
             "SecretEnvironmentFunction": sns_endpoint,
             "HttpsSubscriptionFunction": {**fast_poll, **sns_endpoint},
+            "JobRunFunction": {**fast_poll, **sns_endpoint},
         }
-        for logical_id in ("SecretEnvironmentFunction", "HttpsSubscriptionFunction"):
-            spec = function_spec_from_template(
-                self.build_dir, logical_id, references={"JobTopic": self.resources.topic_arn}
-            )
-            function = LambdaFunction(
-                spec,
-                self.workdir,
-                region=REGION,
-                aws_endpoint_url=moto.url,
-                ca_file=self.receiver.ca_file,
-                response_origin=self.receiver.origin,
-                extra_environment=overrides.get(logical_id),
-            )
+        for logical_id in FUNCTIONS:
+            function = self.job_run_function() if logical_id == "JobRunFunction" else None
+            if function is None:
+                spec = function_spec_from_template(
+                    self.build_dir, logical_id, references=self.references()
+                )
+                function = LambdaFunction(
+                    spec,
+                    self.workdir,
+                    region=REGION,
+                    aws_endpoint_url=moto.url,
+                    ca_file=self.receiver.ca_file,
+                    response_origin=self.receiver.origin,
+                    extra_environment=overrides.get(logical_id),
+                )
             self._stack.callback(function.stop)
             self.functions[logical_id] = function.start()
-        return None, "SecretEnvironmentFunction and HttpsSubscriptionFunction in awslambdaric"
+        return None, ", ".join(FUNCTIONS) + " in awslambdaric"
+
+    def references(self) -> dict[str, str]:
+        """What the template's `!Ref`s in the functions' environment stand for here."""
+        return {
+            "AWS::StackId": self.resources.stack_id or STACK_ID,
+            "JobTopic": self.resources.topic_arn,
+            "JobResultQueue": self.resources.result_queue_url,
+        }
+
+    def job_run_function(
+        self, *, topic_arn: str | None = None, name: str = "JobRunFunction"
+    ) -> LambdaFunction:
+        """JobRunFunction as the template makes it, pinned to the job topic and results queue.
+
+        Another `topic_arn` pins it to that topic instead; `name` tells apart several runtime
+        processes of the function (Lambda runs one per concurrent invocation). Not started.
+        """
+        if self.receiver is None:
+            raise RuntimeError("the ResponseURL receiver is not running")
+        spec = function_spec_from_template(
+            self.build_dir,
+            "JobRunFunction",
+            references={**self.references(), "JobTopic": topic_arn or self.resources.topic_arn},
+        )
+        if name != spec.logical_id:
+            spec = dataclasses.replace(spec, logical_id=name)
+        return LambdaFunction(
+            spec,
+            self.workdir,
+            region=REGION,
+            aws_endpoint_url=self._require_moto().url,
+            ca_file=self.receiver.ca_file,
+            response_origin=self.receiver.origin,
+            extra_environment={
+                "POLL_INTERVAL_SECONDS": "1",
+                "SAFETY_MARGIN_SECONDS": "5",
+                "AWS_ENDPOINT_URL_SNS": self._require_proxy().url,
+            },
+        )
 
     def secret_environment_properties(self, delivery: str, generation: str) -> dict[str, Any]:
         properties: dict[str, Any] = {
@@ -434,7 +506,7 @@ class Rehearsal:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
-            "PYTHONPATH": str(REPO_ROOT / "app"),
+            "PYTHONPATH": str(self.app_dir),
             "DATABASE_URL": self.app_environment["DATABASE_URL"],
             "JOB_TOPIC_ARN": self.resources.topic_arn,
             "JOB_PATH": JOB_PATH,
@@ -448,6 +520,9 @@ class Rehearsal:
             # The rehearsal publishes test_book_job; the template's services never turn it on.
             "ENABLE_TEST_JOBS": "true",
             "AWS_ENDPOINT_URL_SNS": moto_proxy.url,
+            # The app reports job results to this queue (moto's SQS, reached directly).
+            "JOB_RESULTS_QUEUE_URL": self.resources.result_queue_url,
+            "AWS_ENDPOINT_URL_SQS": self._require_moto().url,
             **FAKE_CREDENTIALS,
         }
         # The Dockerfile's command: python -m bookapp serve.
@@ -456,7 +531,7 @@ class Rehearsal:
             [sys.executable, "-m", "bookapp", "serve"],
             log_path=self.workdir / "app.log",
             env=env,
-            cwd=REPO_ROOT / "app",
+            cwd=self.app_dir,
         )
         self.children.append(app)
         self._stack.callback(app.stop)
@@ -554,7 +629,7 @@ class Rehearsal:
         return runs
 
     def publish_jobs(self) -> tuple[list[dict[str, Any]], str]:
-        for job in JOBS:
+        for job in PUBLISHED_JOBS:
             message_id = self.publish(job)
             run = self.wait_for_run(message_id, timeout=15)
             if run["job"] != job or run["status"] != "succeeded":
@@ -563,7 +638,97 @@ class Rehearsal:
         ids = [run["message_id"] for run in runs]
         if sorted(ids) != sorted(set(ids)) or len(ids) != len(JOBS):
             raise StepFailedError(f"job_runs holds {len(ids)} rows for {len(JOBS)} messages")
-        return runs, "db_migrate, db_seed, test_book_job delivered, verified and run once each"
+        return runs, "db_seed, test_book_job delivered, verified and run once each"
+
+    # -- Custom::JobRun --------------------------------------------------------------------------
+
+    def job_run_properties(
+        self, revision: str, *, job: str = "db_migrate", timeout: int = 60, **extra: Any
+    ) -> dict[str, Any]:
+        """The Migrate resource's properties, as the template passes them."""
+        return {
+            "ServiceTimeout": "960",
+            "TopicArn": self.resources.topic_arn,
+            "ResultQueueUrl": self.resources.result_queue_url,
+            "Job": job,
+            "TimeoutSeconds": str(timeout),
+            "Revision": revision,
+            **extra,
+        }
+
+    def schema_revision(self) -> str | None:
+        pg = self._require_postgres()
+        exists = pg.psql(
+            "SELECT to_regclass('public.alembic_version') IS NOT NULL", dbname=pg.dbname
+        ).strip()
+        if exists != "t":
+            return None
+        return pg.psql("SELECT version_num FROM alembic_version", dbname=pg.dbname).strip() or None
+
+    def create_migration(self) -> tuple[dict[str, Any], str]:
+        if self.schema_revision() is not None:
+            raise StepFailedError("the database has a schema before the migration ran")
+        body = self.custom_resource(
+            "JobRunFunction",
+            "Create",
+            "Custom::JobRun",
+            "Migrate",
+            self.job_run_properties("bookapp:1"),
+        )
+        _expect_success(body, "Custom::JobRun (db_migrate)")
+        message_id = str(body["Data"]["MessageId"])
+        self.message_ids["db_migrate"] = message_id
+        if body["PhysicalResourceId"] != message_id:
+            raise StepFailedError("the job run's physical id is not its MessageId")
+        runs = [r for r in self.job_runs() if r["message_id"] == message_id]
+        if [(r["job"], r["status"]) for r in runs] != [("db_migrate", "succeeded")]:
+            raise StepFailedError(f"job_runs has no succeeded db_migrate for {message_id}")
+        revision = self.schema_revision()
+        if revision is None:
+            raise StepFailedError("the schema has no revision after db_migrate succeeded")
+        return body, (
+            f"SUCCESS after the app reported message {message_id[:8]}: "
+            f"schema at revision {revision}"
+        )
+
+    def update_migration(self) -> tuple[dict[str, Any], str]:
+        before = self.physical_ids["Migrate"]
+        body = self.custom_resource(
+            "JobRunFunction",
+            "Update",
+            "Custom::JobRun",
+            "Migrate",
+            self.job_run_properties("bookapp:2"),
+        )
+        _expect_success(body, "Custom::JobRun Update")
+        if body["PhysicalResourceId"] != before:
+            raise StepFailedError("an Update replaced the job run")
+        if body["Data"]["MessageId"] == self.message_ids["db_migrate"]:
+            raise StepFailedError("the Update did not run db_migrate again")
+        return body, "SUCCESS (Revision bookapp:1 -> bookapp:2), db_migrate ran again (no-op)"
+
+    def delete_migration(self) -> tuple[dict[str, Any], str]:
+        count = len(self.job_runs())
+        body = self.custom_resource(
+            "JobRunFunction",
+            "Delete",
+            "Custom::JobRun",
+            "Migrate",
+            self.job_run_properties("bookapp:2"),
+        )
+        _expect_success(body, "Custom::JobRun Delete")
+        if len(self.job_runs()) != count:
+            raise StepFailedError("Delete ran a job")
+        return body, "SUCCESS, nothing published"
+
+    def replace_app(self, app_dir: Path) -> None:
+        """Deploys another "image" of the app (a source folder) on the same port, as App Runner
+        replaces a service's instances: the job endpoint's URL and subscription stay."""
+        if self.app is None:
+            raise RuntimeError("the app is not running")
+        self.app.stop()
+        self.app_dir = app_dir
+        self.launch_app(self.app_port)
 
     def wait_for_run(self, message_id: str, timeout: float) -> dict[str, Any]:
         """The job_runs row of `message_id` once it is finished (any status but running)."""
@@ -665,12 +830,16 @@ class Rehearsal:
     # -- the whole run ---------------------------------------------------------------------------
 
     def deploy(self) -> None:
-        """Steps 1-7: stand-ins, stack resources, custom resources, app, subscription, jobs."""
+        """Steps 1-7: stand-ins, stack resources, custom resources, app, subscription, migration,
+        jobs."""
         run = self.reporter.run
         run("check the sam build output", self.check_build)
         run("start PostgreSQL (stands in for Aurora)", self.start_postgres)
         run("start moto (Secrets Manager, SNS, SQS)", self.start_moto)
-        run("create the secrets, the job topic and the DLQ", self.create_stack_resources)
+        run(
+            "create the secrets, the job topic, the queues and the stack",
+            self.create_stack_resources,
+        )
         run("start the built functions in the Lambda runtime", self.start_functions)
         run("Custom::SecretEnvironment Create, PlainText", self.create_plain_text_environment)
         run(
@@ -679,14 +848,17 @@ class Rehearsal:
         )
         run("start the app (APP_ROLE=all)", self.start_app)
         run("Custom::HttpsSubscription Create", self.create_subscription)
-        run("publish db_migrate, db_seed, test_book_job", self.publish_jobs)
+        run("Custom::JobRun Create: db_migrate through the job topic", self.create_migration)
+        run("publish db_seed, test_book_job", self.publish_jobs)
         run("GET /books", self.check_books)
 
     def update_and_delete(self) -> None:
-        """Step 8: Update and Delete events for both custom resources."""
+        """Step 8: Update and Delete events for the custom resources."""
         run = self.reporter.run
         run("Custom::SecretEnvironment Update", self.update_environment)
         run("Custom::HttpsSubscription Update", self.update_subscription)
+        run("Custom::JobRun Update (new Revision)", self.update_migration)
+        run("Custom::JobRun Delete", self.delete_migration)
         run("Custom::HttpsSubscription Delete", self.delete_subscription)
         run("Custom::SecretEnvironment Delete", self.delete_environments)
 

@@ -565,7 +565,11 @@ def custom_resource_event(
     old_properties: Mapping[str, Any] | None = None,
     stack_id: str = STACK_ID,
 ) -> dict[str, Any]:
-    """A CloudFormation custom resource request, with its ResponseURL at `receiver`."""
+    """A CloudFormation custom resource request, with its ResponseURL at `receiver`.
+
+    `stack_id` names a stack that exists (in moto's CloudFormation) for a function that looks
+    its stack up; without it, a stack id for `stack_name` is made up.
+    """
     request_id = receiver.new_request_id()
     event: dict[str, Any] = {
         "RequestType": request_type,

@@ -30,10 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
+            from bookapp.migrate import check_schema_in_background  # noqa: PLC0415
             from bookapp.server import serve  # noqa: PLC0415
 
             settings = load_settings(os.environ)
             logs.configure(settings.log_level)
+            check_schema_in_background(settings.require_database())
             serve(settings)
             return 0
         if args.command == "migrate":

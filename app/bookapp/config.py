@@ -23,6 +23,8 @@ TOPIC_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:sns:(?P<region>[a-z]{2}(-[a-z]+)+-\d+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
 )
 _REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# An SQS queue URL: scheme, host (a local stack's too), /ACCOUNT/NAME of a standard queue.
+_QUEUE_URL_PATTERN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/\d{12}/[A-Za-z0-9_-]{1,80}$")
 # The template's JobPath pattern: segments of unreserved characters, no empty segment (`//`).
 _JOB_PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 _RESERVED_PATHS = ("/healthz", "/readyz", "/books")
@@ -68,10 +70,17 @@ class Settings:
     host: str = DEFAULT_HOST
     enable_test_jobs: bool = False
     max_message_age_seconds: int = DEFAULT_MAX_MESSAGE_AGE_SECONDS
+    # Where job results go when a message asks for them (DESIGN §2.6); None: never reported.
+    job_results_queue_url: str | None = None
 
     @property
     def serves_jobs(self) -> bool:
         return self.app_role in ("jobs", "all")
+
+    @property
+    def results_region(self) -> str:
+        """The results queue is in the stack's region: AWS_REGION, else the topic's."""
+        return self.aws_region or self.topic_region or "us-east-1"
 
     @property
     def topic_region(self) -> str | None:
@@ -275,6 +284,12 @@ def load_settings(
     region = environ.get("AWS_REGION", "").strip() or None
     if region is not None and not _REGION_PATTERN.match(region):
         raise ConfigError(f"AWS_REGION is not a region name such as us-east-1: {region!r}")
+    results_queue = environ.get("JOB_RESULTS_QUEUE_URL", "").strip() or None
+    if results_queue is not None and not _QUEUE_URL_PATTERN.match(results_queue):
+        raise ConfigError(
+            "JOB_RESULTS_QUEUE_URL is not the URL of a standard SQS queue "
+            f"(https://sqs.REGION.amazonaws.com/ACCOUNT/NAME): {results_queue!r}"
+        )
     enable_otel = _flag("ENABLE_OTEL", environ.get("ENABLE_OTEL", ""))
     workers = _integer("WEB_CONCURRENCY", environ.get("WEB_CONCURRENCY", "2").strip(), 1, 64)
     enable_test_jobs = _flag("ENABLE_TEST_JOBS", environ.get("ENABLE_TEST_JOBS", ""))
@@ -300,4 +315,5 @@ def load_settings(
         host=host,
         enable_test_jobs=enable_test_jobs,
         max_message_age_seconds=max_age,
+        job_results_queue_url=results_queue,
     )

@@ -4,6 +4,10 @@ Status codes follow SNS's retry rules (2xx and 4xx are final, 5xx and timeouts a
 dead-letter queue keeps the message): a message that can never succeed (malformed, forged, unknown
 job, invalid payload) gets 4xx; a failure that may pass (database away, job exception, certificate
 download failed) gets 5xx; a run still in progress gets 503 so SNS comes back after it finished.
+
+A message with `"report": true` also gets its outcome sent to the results queue once it is recorded
+(bookapp.results); a result that cannot be sent answers 5xx, and SNS's retry, finding the run
+finished, sends it again without running anything.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bookapp import logs, migrate, runs
+from bookapp import logs, migrate, results, runs
 from bookapp.jobs import REGISTRY, TEST_JOBS, InvalidJobPayload, JobContext
 from bookapp.sns import (
     MAX_BODY_BYTES,
@@ -101,6 +105,8 @@ def parse_job_message(message: str) -> tuple[str, dict[str, Any]]:
         payload = {}
     if not isinstance(payload, dict):
         raise InvalidJobPayload('"payload" must be a JSON object')
+    if not isinstance(data.get("report", False), bool):
+        raise InvalidJobPayload('"report" must be true or false')
     # PostgreSQL's text and jsonb cannot hold NUL: such a message could never be recorded, and
     # retrying cannot help, so it is refused like any other payload that can never run.
     if "\x00" in data["job"] or _holds_nul(payload):
@@ -108,8 +114,21 @@ def parse_job_message(message: str) -> tuple[str, dict[str, Any]]:
     return data["job"], payload
 
 
+def wants_report(message: str) -> bool:
+    """Whether the message asks for its result (DESIGN §2.6): `"report": true`, nothing else."""
+    try:
+        data = json.loads(message)
+    except (ValueError, RecursionError):  # not JSON, or past Python's nesting or digit limits
+        return False
+    return isinstance(data, dict) and data.get("report") is True
+
+
 class JobEndpoint:
-    """Holds what the endpoint needs; `handle` is synchronous and runs in a worker thread."""
+    """Holds what the endpoint needs; `handle` is synchronous and runs in a worker thread.
+
+    `results_queue` is where results go when a message asks for them; None when the app has no
+    JOB_RESULTS_QUEUE_URL (then `report` is ignored, and that is logged once).
+    """
 
     def __init__(
         self,
@@ -118,12 +137,15 @@ class JobEndpoint:
         confirm: SnsConfirmer,
         *,
         enable_test_jobs: bool = False,
+        results_queue: results.ResultQueue | None = None,
     ) -> None:
         self.engine = engine
         self.verifier = verifier
         self.confirm = confirm
         self.enable_test_jobs = enable_test_jobs
+        self.results_queue = results_queue
         self.heartbeats = runs.Heartbeats(engine)
+        self._unreported_logged = False
 
     async def respond(self, request: Request) -> Response:
         body = await _read_limited(request)
@@ -178,17 +200,19 @@ class JobEndpoint:
 
     def _notification(self, envelope: Envelope) -> Outcome:
         message_id = envelope.message_id
+        report = wants_report(envelope.message)
         try:
             name, payload = parse_job_message(envelope.message)
         except InvalidJobPayload as error:
-            return self._reject(message_id, envelope.message, str(error))
+            return self._reject(message_id, envelope.message, str(error), report)
         if name not in REGISTRY:
-            return self._reject(message_id, envelope.message, f"unknown job {name[:100]!r}")
+            return self._reject(message_id, envelope.message, f"unknown job {name[:100]!r}", report)
         if name in TEST_JOBS and not self.enable_test_jobs:
             return self._reject(
                 message_id,
                 envelope.message,
                 f"{name} is a test job: off unless ENABLE_TEST_JOBS=true",
+                report,
             )
         try:
             claim = self._claim(message_id, name, payload)
@@ -198,8 +222,8 @@ class JobEndpoint:
             )
             return _answer(503, "unavailable", reason="database unavailable")
         if claim.attempt is None:
-            return self._already(name, claim)
-        return self._run(message_id, name, payload, claim.attempt)
+            return self._already(message_id, name, claim, report)
+        return self._run(message_id, name, payload, claim.attempt, report)
 
     def _claim(self, message_id: str, name: str, payload: Mapping[str, Any]) -> runs.Claim:
         try:
@@ -214,7 +238,7 @@ class JobEndpoint:
         migrate.upgrade_to_head(self.engine)
         return runs.claim(self.engine, message_id, name, payload)
 
-    def _reject(self, message_id: str, message: str, reason: str) -> Outcome:
+    def _reject(self, message_id: str, message: str, reason: str, report: bool) -> Outcome:
         job = "?"
         try:
             data = json.loads(message)
@@ -228,17 +252,61 @@ class JobEndpoint:
             log.error("rejection not recorded: database", extra={"reason": _error_text(error)})  # noqa: TRY400
             return _answer(503, "unavailable", reason="database unavailable")
         log.warning("job rejected", extra={"job": job, "reason": reason})
+        unreported = self._report(message_id, report)
+        if unreported is not None:
+            return unreported
         return _answer(422, "rejected", reason=reason)
 
-    def _already(self, name: str, claim: runs.Claim) -> Outcome:
+    def _already(self, message_id: str, name: str, claim: runs.Claim, report: bool) -> Outcome:
         log.info("duplicate delivery", extra={"job": name, "run_status": claim.status})
+        if claim.status in ("succeeded", "rejected"):
+            # A retry of a finished run: its result may not have reached the queue last time.
+            unreported = self._report(message_id, report)
+            if unreported is not None:
+                return unreported
         if claim.status == "succeeded":
             return _answer(200, "succeeded", duplicate=True)
         if claim.status == "rejected":
             return _answer(422, "rejected", reason=claim.error or "rejected", duplicate=True)
         return _answer(503, "in_progress", reason="the job is running; retry later")
 
-    def _run(self, message_id: str, name: str, payload: Mapping[str, Any], attempt: int) -> Outcome:
+    def _report(self, message_id: str, report: bool) -> Outcome | None:
+        """Send the recorded outcome if the message asked for it; an Outcome (5xx) if that failed.
+
+        The result is read back from job_runs, so it says exactly what is recorded, and a retry
+        sends the same result again.
+        """
+        if not report:
+            return None
+        if self.results_queue is None:
+            if not self._unreported_logged:
+                self._unreported_logged = True
+                log.warning(
+                    "a job message asks for its result, but JOB_RESULTS_QUEUE_URL is not set: "
+                    "results are not reported (logged once)"
+                )
+            return None
+        try:
+            run = runs.recorded(self.engine, message_id)
+        except sa.exc.SQLAlchemyError as error:
+            log.error("job result not reported: database", extra={"reason": _error_text(error)})  # noqa: TRY400
+            return _answer(503, "unavailable", reason="database unavailable")
+        if run is None:
+            log.error("job result not reported: the run has no recorded outcome")
+            return _answer(503, "unavailable", reason="job result not reported")
+        try:
+            self.results_queue.send(results.JobResult.of(run))
+        except results.ReportNotSent as error:
+            log.error(  # noqa: TRY400 - the reason is enough, no traceback
+                "job result not reported",
+                extra={"job": run.job, "run_status": run.status, "reason": str(error)},
+            )
+            return _answer(503, "unavailable", reason="job result not reported")
+        return None
+
+    def _run(
+        self, message_id: str, name: str, payload: Mapping[str, Any], attempt: int, report: bool
+    ) -> Outcome:
         log.info("job started", extra={"job": name, "attempt": attempt})
         status: runs.RunStatus
         error_text: str | None = None
@@ -278,6 +346,9 @@ class JobEndpoint:
             )
             return _answer(200, status, attempt=attempt, superseded=True)
         log.info("job finished", extra={"job": name, "attempt": attempt, "run_status": status})
+        unreported = self._report(message_id, report)
+        if unreported is not None:
+            return unreported
         if status == "succeeded":
             return _answer(200, "succeeded", attempt=attempt)
         if status == "rejected":

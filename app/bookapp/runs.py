@@ -14,6 +14,7 @@ the statement, instead of pre-ping, BEGIN, statement and COMMIT).
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import time
@@ -44,6 +45,10 @@ _CLAIM = sa.text(
     """
 )
 _STATUS = sa.text("SELECT status, error FROM job_runs WHERE message_id = :message_id")
+_RECORDED = sa.text(
+    "SELECT message_id, job, status, attempts, error, finished_at FROM job_runs "
+    "WHERE message_id = :message_id AND status <> 'running' AND finished_at IS NOT NULL"
+)
 _FINISH = sa.text(
     "UPDATE job_runs SET status = :status, finished_at = now(), heartbeat_at = now(), "
     "error = :error WHERE message_id = :message_id AND attempts = :attempt AND status = 'running'"
@@ -80,6 +85,18 @@ class Claim:
     attempt: int | None
     status: RunStatus | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """A run whose outcome is recorded: what a job result reports (bookapp.results)."""
+
+    message_id: str
+    job: str
+    status: RunStatus
+    attempts: int
+    error: str | None
+    finished_at: datetime.datetime
 
 
 def claim(
@@ -129,6 +146,22 @@ def finish(
             {"status": status, "error": error, "message_id": message_id, "attempt": attempt},
         )
         return result.rowcount == 1
+
+
+def recorded(engine: Engine, message_id: str) -> RecordedRun | None:
+    """The finished run of `message_id` as job_runs holds it, or None if it is not finished."""
+    with _autocommit(engine) as connection:
+        row = connection.execute(_RECORDED, {"message_id": message_id}).one_or_none()
+    if row is None:
+        return None
+    return RecordedRun(
+        message_id=row.message_id,
+        job=row.job,
+        status=row.status,
+        attempts=row.attempts,
+        error=row.error,
+        finished_at=row.finished_at,
+    )
 
 
 class Heartbeats:

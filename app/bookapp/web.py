@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bookapp import aws, logs
+from bookapp import aws, logs, results
 from bookapp.config import Settings, load_settings
 from bookapp.db import books, create_engine
 from bookapp.job_endpoint import JobEndpoint
@@ -218,6 +218,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         topic = settings.require_topic()
         region = settings.topic_region or "us-east-1"
         fetcher = make_fetcher(os.environ.get("AWS_ENDPOINT_URL_SNS") or None)
+        queue_url = settings.job_results_queue_url
         endpoint = JobEndpoint(
             engine=engine,
             verifier=Verifier(
@@ -227,6 +228,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             confirm=lambda arn, token: aws.confirm_subscription(aws.sns_client(region), arn, token),
             enable_test_jobs=settings.enable_test_jobs,
+            results_queue=(
+                results.ResultQueue(queue_url, settings.results_region) if queue_url else None
+            ),
         )
         routes.append(Route(settings.job_path, endpoint.respond, methods=["POST"]))
 

@@ -31,3 +31,15 @@ def sns(_event: dict[str, Any], _context: Any) -> dict[str, str]:
     """HttpsSubscriptionFunction's floor: one SNS client."""
     client = boto3.client("sns", region_name=os.environ.get("AWS_REGION"), config=CONFIG)
     return {"client": client.meta.service_model.service_name}
+
+
+def sns_and_sqs(_event: dict[str, Any], _context: Any) -> dict[str, str]:
+    """JobRunFunction's floor: an SNS client and an SQS client (it publishes, then reads)."""
+    region = os.environ.get("AWS_REGION")
+    publisher = boto3.client("sns", region_name=region, config=CONFIG)
+    reader = boto3.client("sqs", region_name=region, config=CONFIG)
+    return {
+        "client": publisher.meta.service_model.service_name
+        + "+"
+        + reader.meta.service_model.service_name
+    }

@@ -3,8 +3,6 @@ that names it, and never echoes the database password."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bookapp.config import (
@@ -14,11 +12,9 @@ from bookapp.config import (
     load_settings,
     parse_database_url,
 )
+from tests.support.tls import BUNDLE, TLS
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:book-jobs"
-# The committed bundle stands in for the image's /app/certs/rds-global-bundle.pem.
-BUNDLE = Path(__file__).resolve().parents[2] / "app" / "certs" / "rds-global-bundle.pem"
-TLS = f"sslmode=verify-full&sslrootcert={BUNDLE}"
 URL = f"postgresql://app:p%40ss%3Aw%2Frd@db.example.internal:5432/books?{TLS}"
 
 

@@ -96,7 +96,7 @@ def test_a_run_whose_outcome_is_never_recorded_answers_503_so_sns_delivers_again
     monkeypatch.setitem(jobs.REGISTRY, "count_job", job)
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(runs, "finish", _finish_that_fails(10_000, calls))
-    outcome = endpoint._run("m-2", "count_job", {}, 1)
+    outcome = endpoint._run("m-2", "count_job", {}, 1, False)
     assert (outcome.status, outcome.body) == (
         503,
         {"status": "unavailable", "reason": "database unavailable"},
@@ -111,6 +111,6 @@ def test_a_run_recorded_on_a_later_attempt_answers_with_its_outcome(
     monkeypatch.setitem(jobs.REGISTRY, "count_job", lambda _payload, _context: None)
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(runs, "finish", _finish_that_fails(3, calls))
-    outcome = endpoint._run("m-3", "count_job", {}, 1)
+    outcome = endpoint._run("m-3", "count_job", {}, 1, False)
     assert (outcome.status, outcome.body) == (200, {"status": "succeeded", "attempt": 1})
     assert len(calls) == 4

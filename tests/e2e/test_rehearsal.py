@@ -1,6 +1,6 @@
 """End to end: the rehearsal of the deploy and the job flow, with failures on the real processes.
 
-One rehearsal runs per module (PostgreSQL, moto's server, both built functions in the Lambda
+One rehearsal runs per module (PostgreSQL, moto's server, the built functions in the Lambda
 runtime, the app). Tests run in file order: the deploy checks, then the failure cases on the
 running stack, then Update and Delete of the custom resources, then the check that nothing is
 left behind.
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import threading
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,13 @@ import pytest
 
 from bookapp.jobs import SEED_BOOKS
 from bookapp.web import READY_CACHE_SECONDS
-from harness.demo import JOBS, Rehearsal, _client
-from harness.lambda_runtime import STACK_ID, custom_resource_event, run_custom_resource
+from harness.demo import APP_DIR, JOBS, Rehearsal, _client
+from harness.lambda_runtime import (
+    STACK_ID,
+    LambdaFunction,
+    custom_resource_event,
+    run_custom_resource,
+)
 from harness.processes import PortInUseError, free_port, http_status, wait_until
 from tests.e2e.conftest import app_log, job_answers, post_envelope
 from tests.support.subscriber import CapturingSubscriber
@@ -51,6 +58,27 @@ def test_every_deploy_step_succeeded_in_order(rehearsal: Rehearsal) -> None:
     assert names.index("start the app (APP_ROLE=all)") < names.index(
         "Custom::HttpsSubscription Create"
     )
+    # As the deploy does: the migration runs after the subscription, and the app then works.
+    migration = "Custom::JobRun Create: db_migrate through the job topic"
+    assert names.index("Custom::HttpsSubscription Create") < names.index(migration)
+    assert names.index(migration) < names.index("GET /books")
+
+
+def test_the_deploys_job_run_migrated_the_schema_through_the_app_and_its_report(
+    rehearsal: Rehearsal,
+) -> None:
+    message_id = rehearsal.physical_ids["Migrate"]
+    [run] = [run for run in rehearsal.job_runs() if run["message_id"] == message_id]
+    assert (run["job"], run["status"], run["attempts"]) == ("db_migrate", "succeeded", 1)
+    assert rehearsal.schema_revision() == "0001"
+    reported = [
+        line
+        for line in app_log(rehearsal)
+        if line.get("message_id") == message_id and line["message"] == "job result reported"
+    ]
+    assert len(reported) == 1
+    # The function took its result off the queue.
+    assert _queued_results(rehearsal) == []
 
 
 def test_no_step_printed_a_secret(rehearsal: Rehearsal) -> None:
@@ -385,6 +413,203 @@ def test_a_database_stopped_while_a_job_runs_leaves_the_app_alive_and_the_job_re
     assert _readyz_becomes(rehearsal, 200)
 
 
+# -- Custom::JobRun: a failing migration, a timeout, two at once ---------------------------------
+
+FAILING_REVISION = '''
+"""A revision that creates a table and then fails inside PostgreSQL."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("shelves", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("SELECT 1 / 0")
+
+
+def downgrade() -> None:
+    op.drop_table("shelves")
+'''
+
+
+def _queued_results(rehearsal: Rehearsal) -> list[dict[str, Any]]:
+    """Every result visible on the results queue now, made visible again at once."""
+    sqs = rehearsal.client("sqs")
+    url = rehearsal.resources.result_queue_url
+    found: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=5
+        ).get("Messages", [])
+        if not messages:
+            break
+        found.extend(messages)
+    for message in found:
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    return found
+
+
+def _table_exists(rehearsal: Rehearsal, name: str) -> bool:
+    pg = rehearsal.postgres
+    assert pg is not None
+    return (
+        pg.psql(f"SELECT to_regclass('public.{name}') IS NOT NULL", dbname=pg.dbname).strip() == "t"
+    )
+
+
+def test_a_failing_migration_fails_the_job_run_with_its_error_and_leaves_the_schema_unchanged(
+    rehearsal: Rehearsal, tmp_path: Path
+) -> None:
+    # A new image whose migration fails: the app's source with one more, broken revision.
+    broken = tmp_path / "app"
+    shutil.copytree(APP_DIR, broken, ignore=shutil.ignore_patterns("__pycache__"))
+    (broken / "bookapp" / "migrations" / "versions" / "v0002_shelves.py").write_text(
+        FAILING_REVISION
+    )
+    rehearsal.replace_app(broken)
+    try:
+        warned: list[dict[str, Any]] = wait_until(
+            lambda: [x for x in app_log(rehearsal) if "behind" in x["message"]] or None,
+            timeout=15,
+            what="the app's warning that its database is behind",
+        )
+        assert warned[0]["level"] == "WARNING"
+        assert "at revision 0001, behind this image's head 0002" in warned[0]["message"]
+
+        body = rehearsal.custom_resource(
+            "JobRunFunction",
+            "Update",
+            "Custom::JobRun",
+            "Migrate",
+            rehearsal.job_run_properties("bookapp:broken"),
+        )
+
+        assert body["Status"] == "FAILED"
+        [run] = [
+            r for r in rehearsal.job_runs() if r["status"] == "failed" and r["job"] == "db_migrate"
+        ]
+        assert body["Reason"] == (
+            f"Job db_migrate (message {run['message_id']}) failed on attempt 1: "
+            "DivisionByZero: division by zero"
+        )
+        # The migration ran in one transaction: its rollback took the new table with it.
+        assert rehearsal.schema_revision() == "0001"
+        assert not _table_exists(rehearsal, "shelves")
+        assert body["PhysicalResourceId"] == rehearsal.physical_ids["Migrate"]
+    finally:
+        # CloudFormation rolls the services back to the previous image.
+        rehearsal.replace_app(APP_DIR)
+    books, _detail = rehearsal.check_books()
+    assert len(books) == len(SEED_BOOKS)
+
+
+def test_a_job_run_that_gets_no_result_fails_after_its_timeout_saying_where_to_look(
+    rehearsal: Rehearsal,
+) -> None:
+    # A topic nothing is subscribed to: the job is published, nobody runs it, no result comes.
+    silent = rehearsal.client("sns").create_topic(Name=f"rehearsal-silent-{uuid.uuid4().hex[:6]}")
+    topic = silent["TopicArn"]
+    assert rehearsal.receiver is not None
+    with rehearsal.job_run_function(topic_arn=topic, name="JobRunSilent") as function:
+        event = custom_resource_event(
+            "Create",
+            "Custom::JobRun",
+            {**rehearsal.job_run_properties("bookapp:1", timeout=10), "TopicArn": topic},
+            function=function,
+            receiver=rehearsal.receiver,
+            logical_resource_id="SilentJob",
+            stack_id=rehearsal.resources.stack_id,
+        )
+        started = time.monotonic()
+        body = run_custom_resource(function, rehearsal.receiver, event, timeout=60)
+        elapsed = time.monotonic() - started
+    assert body["Status"] == "FAILED"
+    message_id = body["PhysicalResourceId"]
+    assert body["Reason"].startswith(
+        f"Job db_migrate (message {message_id}) reported no result within 10 s."
+    )
+    assert "application log" in body["Reason"]
+    assert "dead-letter queue" in body["Reason"]
+    assert 10 <= elapsed < 30
+
+
+def test_two_job_runs_waiting_at_once_each_get_their_own_result(rehearsal: Rehearsal) -> None:
+    assert rehearsal.receiver is not None
+    receiver = rehearsal.receiver
+    sqs = rehearsal.client("sqs")
+    # A result nobody here waits for (a third resource's): both must leave it where it is.
+    other = json.dumps(
+        {
+            "message_id": str(uuid.uuid4()),
+            "job": "db_seed",
+            "status": "succeeded",
+            "attempt": 1,
+            "error": None,
+            "finished_at": "2026-11-26T08:00:00+00:00",
+        }
+    )
+    sqs.send_message(QueueUrl=rehearsal.resources.result_queue_url, MessageBody=other)
+    runs = {
+        "MigrateAgain": rehearsal.job_run_properties("bookapp:1"),
+        "SlowBookJob": rehearsal.job_run_properties(
+            "bookapp:1", job="test_book_job", Payload={"sleep_seconds": 2}
+        ),
+    }
+    bodies: dict[str, dict[str, Any]] = {}
+    functions: list[LambdaFunction] = []
+    try:
+        for index in range(len(runs)):
+            function = rehearsal.job_run_function(name=f"JobRunConcurrent{index}").start()
+            functions.append(function)
+
+        def invoke(function: LambdaFunction, logical_id: str, props: dict[str, Any]) -> None:
+            event = custom_resource_event(
+                "Create",
+                "Custom::JobRun",
+                props,
+                function=function,
+                receiver=receiver,
+                logical_resource_id=logical_id,
+                stack_id=rehearsal.resources.stack_id,
+            )
+            bodies[logical_id] = run_custom_resource(function, receiver, event, timeout=60)
+
+        threads = [
+            threading.Thread(target=invoke, args=(function, logical_id, props), daemon=True)
+            for function, (logical_id, props) in zip(functions, runs.items(), strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=90)
+    finally:
+        for function in functions:
+            function.stop()
+    assert set(bodies) == set(runs)
+    for logical_id, body in bodies.items():
+        assert body["Status"] == "SUCCESS", (logical_id, body.get("Reason"))
+    by_id = {run["message_id"]: run for run in rehearsal.job_runs()}
+    migrate_id = bodies["MigrateAgain"]["Data"]["MessageId"]
+    book_id = bodies["SlowBookJob"]["Data"]["MessageId"]
+    assert migrate_id != book_id
+    assert (by_id[migrate_id]["job"], by_id[migrate_id]["status"]) == ("db_migrate", "succeeded")
+    assert (by_id[book_id]["job"], by_id[book_id]["status"]) == ("test_book_job", "succeeded")
+    # The other resource's result is still there, visible: neither waiter deleted or hid it.
+    left = _queued_results(rehearsal)
+    assert [message["Body"] for message in left] == [other]
+    for message in left:
+        sqs.delete_message(
+            QueueUrl=rehearsal.resources.result_queue_url, ReceiptHandle=message["ReceiptHandle"]
+        )
+
+
 def _listening_addresses(table: Path, port: int) -> list[str]:
     """Local addresses (kernel hex) of the LISTEN sockets on `port` in /proc/net/tcp or tcp6."""
     if not table.exists():
@@ -441,6 +666,7 @@ def _plain_text_request(rehearsal: Rehearsal) -> dict[str, Any]:
         function=function,
         receiver=rehearsal.receiver,
         logical_resource_id="Intruder",
+        stack_id=rehearsal.resources.stack_id or STACK_ID,
     )
 
 
@@ -481,16 +707,18 @@ def test_the_built_function_sends_nothing_to_a_response_url_that_is_not_cloudfor
     assert rehearsal.postgres.password not in log
 
 
-def test_update_and_delete_of_both_custom_resources_succeed(rehearsal: Rehearsal) -> None:
+def test_update_and_delete_of_the_custom_resources_succeed(rehearsal: Rehearsal) -> None:
     rehearsal.update_and_delete()
-    last_four = rehearsal.reporter.results[-4:]
-    assert [result.name for result in last_four] == [
+    last_six = rehearsal.reporter.results[-6:]
+    assert [result.name for result in last_six] == [
         "Custom::SecretEnvironment Update",
         "Custom::HttpsSubscription Update",
+        "Custom::JobRun Update (new Revision)",
+        "Custom::JobRun Delete",
         "Custom::HttpsSubscription Delete",
         "Custom::SecretEnvironment Delete",
     ]
-    assert all(result.ok for result in last_four)
+    assert all(result.ok for result in last_six)
 
 
 def test_nothing_is_left_behind_after_the_rehearsal_closes(rehearsal: Rehearsal) -> None:

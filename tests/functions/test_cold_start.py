@@ -11,11 +11,14 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module_name", ["secret_environment.handler", "https_subscription.handler"]
+    "module_name", ["secret_environment.handler", "https_subscription.handler", "job_run.handler"]
 )
 def test_importing_the_handler_creates_no_polling_clients(
     monkeypatch: pytest.MonkeyPatch, module_name: str
 ) -> None:
+    # Custom::JobRun refuses to start without the topic and queue its template pins.
+    monkeypatch.setenv("JOB_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:jobs")
+    monkeypatch.setenv("RESULT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/r")
     made: list[str] = []
     real_client = boto3.client
 

@@ -287,7 +287,7 @@ def test_database_url_arrives_as_a_secret_or_a_variable_and_the_fingerprint_alwa
 def test_custom_resources_set_a_service_timeout_their_function_finishes_within(case: Case) -> None:
     stack = case.stack
     custom = {k: v for k, v in stack.resources.items() if v["Type"].startswith("Custom::")}
-    assert set(custom) == {"AppEnvironment", "JobSubscription"}
+    assert set(custom) == {"AppEnvironment", "JobSubscription", "Migrate"}
     for name, resource in custom.items():
         props = resource["Properties"]
         timeout = int(props["ServiceTimeout"])
@@ -296,6 +296,9 @@ def test_custom_resources_set_a_service_timeout_their_function_finishes_within(c
         assert int(stack.props(function)["Timeout"]) <= timeout, name
     wait = int(stack.props("JobSubscription")["ConfirmationTimeoutSeconds"])
     assert wait < int(stack.props("HttpsSubscriptionFunction")["Timeout"])
+    assert int(stack.props("Migrate")["TimeoutSeconds"]) < int(
+        stack.props("JobRunFunction")["Timeout"]
+    )
 
 
 def test_auto_pause_is_set_only_when_the_minimum_capacity_is_zero(case: Case) -> None:
@@ -333,13 +336,20 @@ def test_the_master_password_is_a_dynamic_reference_to_the_stack_secret(case: Ca
     assert "password" not in generated["SecretStringTemplate"]
 
 
-def test_only_the_instance_role_may_publish_jobs_by_default(case: Case) -> None:
+def test_only_the_instance_role_and_the_job_run_function_may_publish_jobs_by_default(
+    case: Case,
+) -> None:
     statements = case.stack.props("JobTopicPolicy")["PolicyDocument"]["Statement"]
     [deny] = [s for s in statements if s["Effect"] == "Deny" and s["Action"] == "sns:Publish"]
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Resource"] == {"Ref": "JobTopic"}
     assert deny["Condition"] == {
-        "ArnNotLike": {"aws:PrincipalArn": [{"Fn::GetAtt": ["InstanceRole", "Arn"]}]}
+        "ArnNotLike": {
+            "aws:PrincipalArn": [
+                {"Fn::GetAtt": ["InstanceRole", "Arn"]},
+                {"Fn::GetAtt": ["JobRunFunctionRole", "Arn"]},
+            ]
+        }
     }
 
 
@@ -357,8 +367,11 @@ def test_named_publishers_are_added_beside_the_instance_role() -> None:
     split = deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]["Fn::Split"]
     text, variables = split[1]["Fn::Sub"]
     assert split[0] == ","
-    assert text == "${Role}," + others
-    assert variables == {"Role": {"Fn::GetAtt": ["InstanceRole", "Arn"]}}
+    assert text == "${Role},${JobRun}," + others
+    assert variables == {
+        "Role": {"Fn::GetAtt": ["InstanceRole", "Arn"]},
+        "JobRun": {"Fn::GetAtt": ["JobRunFunctionRole", "Arn"]},
+    }
 
 
 def test_custom_resource_functions_use_a_wildcard_resource_only_where_sns_offers_no_other(
@@ -371,7 +384,11 @@ def test_custom_resource_functions_use_a_wildcard_resource_only_where_sns_offers
         "sns:GetSubscriptionAttributes",
         "sns:SetSubscriptionAttributes",
     }
-    for role in ("HttpsSubscriptionFunctionRole", "SecretEnvironmentFunctionRole"):
+    for role in (
+        "HttpsSubscriptionFunctionRole",
+        "SecretEnvironmentFunctionRole",
+        "JobRunFunctionRole",
+    ):
         for policy in case.stack.props(role).get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"]

@@ -7,8 +7,8 @@ sleeper confirms it after a chosen number of polls (or never). No test sleeps fo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -17,30 +17,15 @@ import pytest
 from moto import mock_aws
 from moto.sns.models import SNSBackend, sns_backends
 
+from tests.support.clock import FakeClock
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TOPIC_NAME = "bookapp-JobTopic-Q1w2E3r4T5y6"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC_NAME}"
 QUEUE_NAME = "bookapp-JobDeadLetterQueue-Z9x8C7v6B5n4"
 
-
-@dataclass
-class FakeClock:
-    """Monotonic time that only moves when the code under test sleeps."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-    on_sleep: Callable[[], None] | None = None
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if self.on_sleep is not None:
-            self.on_sleep()
+__all__ = ["FakeClock"]
 
 
 @pytest.fixture
