@@ -10,6 +10,7 @@ on App Runner) are left out; a test checks that every variant passes the Rules.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,12 @@ EXPRESS_VARIANTS = [
 VARIANTS = APP_RUNNER_VARIANTS + EXPRESS_VARIANTS
 
 _RENDERED: dict[Variant, Rendered] = {}
+
+
+def app_runner_twin(variant: Variant) -> Variant:
+    """The App Runner variant with the same settings as an ECS Express one (NAT none aside)."""
+    nat = "single" if variant.nat == "none" else variant.nat
+    return dataclasses.replace(variant, platform=APP_RUNNER, nat=nat)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from tests.template.conftest import (
-    APP_RUNNER,
     ECS_EXPRESS,
     EXISTING_PUBLIC_SUBNETS,
     Case,
     Variant,
+    app_runner_twin,
     rendered,
 )
 from tests.template.containers import containers, express_service, express_stacks
@@ -253,21 +253,6 @@ def test_the_task_security_group_has_no_ingress_and_reaches_only_postgresql_and_
 
 
 # --------------------------------------------------------------------------- both platforms
-
-
-def app_runner_twin(variant: Variant) -> Variant:
-    """The App Runner variant with the same settings as an ECS Express one (NAT none aside)."""
-    nat = "single" if variant.nat == "none" else variant.nat
-    return Variant(
-        APP_RUNNER,
-        variant.network,
-        variant.jobs,
-        variant.tracing,
-        nat,
-        variant.zones,
-        variant.delivery,
-        variant.min_acu,
-    )
 
 
 def test_the_container_contract_is_the_same_as_on_app_runner(express_case: Case) -> None:
