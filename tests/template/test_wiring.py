@@ -49,6 +49,7 @@ STATEFUL_TYPES = frozenset(
         "AWS::S3::Bucket",
         "AWS::DynamoDB::Table",
         "AWS::EFS::FileSystem",
+        "AWS::CloudFormation::Stack",
     }
 )
 _DYNAMIC_SECRET = re.compile(r"^\{\{resolve:secretsmanager:\$\{(\w+)\}:SecretString:(\w+)\}\}$")
