@@ -157,8 +157,10 @@ def test_the_job_endpoint_is_the_jobs_service_or_in_shared_mode_the_api_service(
     assert stack.props("JobSubscription")["Endpoint"] == {
         "Fn::Sub": f"https://${{{target}.Outputs.Endpoint}}/jobs"
     }
-    assert nested(express_case, target).outputs["Endpoint"]["Value"] == getatt(
-        "Service", "Endpoint"
+    outputs = nested(express_case, target).outputs
+    assert outputs["Endpoint"]["Value"] == getatt("Service", "Endpoint")
+    assert outputs["LoadBalancerArn"]["Value"] == getatt(
+        "Service", "ECSManagedResourceArns.IngressPath.LoadBalancerArn"
     )
 
 
