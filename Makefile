@@ -16,6 +16,8 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 FUNCTIONS_SRC := $(shell find functions -type f \( -name '*.py' -o -name requirements.txt \) 2>/dev/null)
+# Nested templates template.yaml instantiates (one per compute platform's service kind).
+NESTED_TEMPLATES := $(sort $(wildcard compute/*.yaml))
 
 .PHONY: help
 help: ## List the targets
@@ -64,14 +66,15 @@ typecheck: venv ## mypy --strict on functions/ and app/ (and the deploy tools)
 	$(BIN)/mypy scripts/deploy_tools.py
 
 .PHONY: cfn-lint
-cfn-lint: venv ## cfn-lint at every level, with the serverless rules
-	$(BIN)/cfn-lint --include-checks I -- template.yaml
+cfn-lint: venv ## cfn-lint at every level, with the serverless rules (nested templates included)
+	$(BIN)/cfn-lint --include-checks I -- template.yaml $(NESTED_TEMPLATES)
 
 .PHONY: validate
-validate: venv ## sam validate --lint
-	$(BIN)/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+validate: venv ## sam validate --lint (nested templates included)
+	@for t in template.yaml $(NESTED_TEMPLATES); do \
+	  $(BIN)/sam validate --lint --template "$$t" --region $(AWS_DEFAULT_REGION); done
 
-.aws-sam/build/template.yaml: template.yaml $(FUNCTIONS_SRC) $(VENV)/.stamp
+.aws-sam/build/template.yaml: template.yaml $(NESTED_TEMPLATES) $(FUNCTIONS_SRC) $(VENV)/.stamp
 	$(BIN)/sam build --template template.yaml --region $(AWS_DEFAULT_REGION)
 	touch $@
 
@@ -79,8 +82,9 @@ validate: venv ## sam validate --lint
 build: .aws-sam/build/template.yaml ## sam build (needs python3.13 on PATH; the virtualenv provides it)
 
 .PHONY: checkov
-checkov: $(CHECKOV_VENV)/.stamp ## checkov on template.yaml (own virtualenv: it pins an old boto3)
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+checkov: $(CHECKOV_VENV)/.stamp ## checkov on template.yaml and its nested templates (own virtualenv: it pins an old boto3)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+	  -f template.yaml $(addprefix -f ,$(NESTED_TEMPLATES))
 
 .PHONY: pytest
 pytest: venv build postgres ## pytest (unit, template, functions, app and end-to-end tests)
@@ -90,7 +94,7 @@ pytest: venv build postgres ## pytest (unit, template, functions, app and end-to
 test: lint typecheck cfn-lint validate build checkov pytest ## Every check: what CI runs
 
 .PHONY: demo
-demo: venv build postgres ## Run the whole system locally (ARGS=--keep leaves it running)
+demo: venv build postgres ## Run the whole system locally (ARGS="--keep", "--platform ecs-express")
 	$(BIN)/python -m harness.demo $(ARGS)
 
 .PHONY: bench

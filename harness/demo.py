@@ -9,6 +9,12 @@ The steps follow the deploy order of the stack (Aurora, Custom::SecretEnvironmen
 Custom::HttpsSubscription, Custom::JobRun running db_migrate through the job topic and waiting for
 the app's result on the results queue), then the job flow on the migrated database, then Update
 and Delete of the custom resources.
+
+The app starts with the container contract the built template gives the api service of the chosen
+compute platform (`--platform app-runner`, the default, or `ecs-express`; see harness/contract.py),
+its secrets read the way that platform reads them. `Rehearsal.switch_platform` plays a change of
+ComputePlatform on a running stack: the new app starts beside the old one, the subscription moves
+to its endpoint (confirmed before the old one is removed), db_migrate runs, the old app stops.
 Each step prints what it did and how long it took, never a secret value. The first failing step
 ends the run with exit status 1 and its name; every process started is stopped on the way out,
 also on Ctrl-C or SIGTERM (a second one during the cleanup is ignored, so the cleanup finishes).
@@ -40,6 +46,14 @@ from typing import Any, TextIO
 import boto3
 
 from harness.cfn_receiver import CfnResponseReceiver
+from harness.contract import (
+    PLATFORM_LABELS,
+    PLATFORMS,
+    ContainerContract,
+    SecretReference,
+    read_contract,
+    resolve_secrets,
+)
 from harness.lambda_runtime import (
     STACK_ID,
     LambdaFunction,
@@ -94,6 +108,15 @@ def database_url_template(pg: PostgresServer) -> str:
     return DATABASE_URL_TEMPLATE.split("?", 1)[0] + "?" + pg.tls_query()
 
 
+# The template parameters the rehearsal's stack stands for: one service doing api and jobs
+# (shared mode), no tracing (no collector runs here), the template's default secret delivery.
+# ImageUri names no real image: the app runs from app/ as the image's command would.
+TEMPLATE_PARAMETERS = {
+    "ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/bookapp:rehearsal",
+    "JobServiceMode": "shared",
+    "Tracing": "false",
+    "SecretDelivery": "SecretReference",
+}
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -192,7 +215,11 @@ class Rehearsal:
         reporter: Reporter | None = None,
         confirmation_timeout: int = 30,
         invoke_timeout: float = 120.0,
+        platform: str = "AppRunner",
     ) -> None:
+        if platform not in PLATFORM_LABELS:
+            raise ValueError(f"unknown compute platform {platform!r}: {sorted(PLATFORM_LABELS)}")
+        self.platform = platform
         self.build_dir = build_dir
         self.reporter = reporter or Reporter()
         self.confirmation_timeout = confirmation_timeout
@@ -214,6 +241,9 @@ class Rehearsal:
         # The app's source folder: the "image" the app runs (a test may deploy another one).
         self.app_dir = APP_DIR
         self.app_environment: dict[str, str] = {}
+        self.contract: ContainerContract | None = None
+        # What Custom::SecretEnvironment answered (the DATABASE_URL reference, the fingerprint).
+        self.environment_attributes: dict[str, str] = {}
         self.children: list[ChildProcess] = []
         self.physical_ids: dict[str, str] = {}
         self.properties: dict[str, dict[str, Any]] = {}
@@ -264,8 +294,13 @@ class Rehearsal:
         properties: dict[str, Any],
         *,
         timeout: float | None = None,
+        physical_id: str | None = None,
     ) -> dict[str, Any]:
-        """Sends one CloudFormation request to a function; returns the body it answered."""
+        """Sends one CloudFormation request to a function; returns the body it answered.
+
+        `physical_id` names another physical resource than the current one (CloudFormation's
+        Delete of a replaced resource, in the cleanup after an update).
+        """
         if self.receiver is None:
             raise RuntimeError("the ResponseURL receiver is not running")
         function = self.functions[function_id]
@@ -276,14 +311,14 @@ class Rehearsal:
             function=function,
             receiver=self.receiver,
             logical_resource_id=logical_id,
-            physical_resource_id=self.physical_ids.get(logical_id),
+            physical_resource_id=physical_id or self.physical_ids.get(logical_id),
             old_properties=self.properties.get(logical_id),
             stack_id=self.resources.stack_id or STACK_ID,
         )
         if timeout is None:
             timeout = min(float(function.spec.timeout), self.invoke_timeout)
         body = run_custom_resource(function, self.receiver, event, timeout=timeout)
-        if body.get("Status") == "SUCCESS" and request_type != "Delete":
+        if body.get("Status") == "SUCCESS" and request_type != "Delete" and physical_id is None:
             self.physical_ids[logical_id] = str(body["PhysicalResourceId"])
             self.properties[logical_id] = properties
         return body
@@ -467,13 +502,15 @@ class Rehearsal:
         expected = f"{self.resources.target_secret_arn}:DATABASE_URL::"
         if reference != expected:
             raise StepFailedError(f"DATABASE_URL reference is {reference!r}, expected {expected!r}")
-        # What App Runner does with RuntimeEnvironmentSecrets `<arn>:<key>::` when an instance
-        # starts: read the secret, take the JSON key.
+        self.environment_attributes = {
+            "AppEnvironment.DATABASE_URL": reference,
+            "AppEnvironment.Fingerprint": str(body["Data"].get("Fingerprint", "")),
+        }
+        # The target secret holds the resolved value under the variable's name.
         arn, key = reference.removesuffix("::").rsplit(":", 1)
         document = json.loads(
             self.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
         )
-        self.app_environment["DATABASE_URL"] = document[key]
         self._check_database_url(document[key])
         return body, (
             f"SUCCESS, DATABASE_URL -> {arn.rsplit(':', 1)[-1]}:{key}:: "
@@ -493,38 +530,72 @@ class Rehearsal:
                 "the resolved DATABASE_URL does not describe the local PostgreSQL"
             )
 
-    def start_app(self) -> tuple[None, str]:
-        start_on_free_port(self.launch_app, what="the app", attempts=APP_PORT_ATTEMPTS)
-        return None, f"python -m bookapp serve on {self.app_url}, /healthz 200"
+    def start_app(self, overrides: Mapping[str, str] | None = None) -> tuple[None, str]:
+        """Starts the app on a free port; `overrides` replace variables of its environment (a
+        test's stale instance, say)."""
+        start_on_free_port(
+            lambda port: self.launch_app(port, overrides),
+            what="the app",
+            attempts=APP_PORT_ATTEMPTS,
+        )
+        contract = self._require_contract()
+        return None, (
+            f"python -m bookapp serve on {self.app_url}, /healthz 200; {contract.label} contract "
+            f"of {contract.service} ({contract.source.relative_to(self.build_dir.parent.parent)}): "
+            f"{', '.join(sorted(contract.environment))}; secrets {', '.join(contract.secrets)}"
+        )
 
-    def launch_app(self, port: int) -> ChildProcess:
+    def read_contract(self, port: int) -> ContainerContract:
+        """The api service's container on the rehearsal's platform, for an app on `port`."""
+        stand_ins = {
+            "JobTopic": self.resources.topic_arn,
+            "JobResultQueue": self.resources.result_queue_url,
+            "AWS::Region": REGION,
+            **self.environment_attributes,
+        }
+        return read_contract(
+            self.build_dir,
+            self.platform,
+            parameters={**TEMPLATE_PARAMETERS, "ContainerPort": str(port)},
+            stand_ins=stand_ins,
+        )
+
+    def _read_secret(self, reference: SecretReference) -> str:
+        request: dict[str, str] = {"SecretId": reference.arn}
+        if reference.version_stage:
+            request["VersionStage"] = reference.version_stage
+        if reference.version_id:
+            request["VersionId"] = reference.version_id
+        return str(self.client("secretsmanager").get_secret_value(**request)["SecretString"])
+
+    def launch_app(self, port: int, overrides: Mapping[str, str] | None = None) -> ChildProcess:
         """Starts the app on `port` and waits for /healthz; PortInUseError if it cannot bind.
 
-        The rehearsal's app, URL and environment change only once the app is healthy.
+        Its environment is the contract the built template gives the platform's api service,
+        secrets read as the platform reads them when an instance or task starts. The rehearsal's
+        app, URL, contract and environment change only once the app is healthy.
         """
         moto_proxy = self._require_proxy()
+        contract = self.read_contract(port)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "PYTHONPATH": str(self.app_dir),
-            "DATABASE_URL": self.app_environment["DATABASE_URL"],
-            "JOB_TOPIC_ARN": self.resources.topic_arn,
-            "JOB_PATH": JOB_PATH,
-            "APP_ROLE": "all",
-            # App Runner routes to 0.0.0.0:PORT in the container; here nothing but this machine
-            # may reach the app (`--keep` leaves it running).
+            **contract.environment,
+            **resolve_secrets(contract, self._read_secret),
+            # Both platforms route to 0.0.0.0:PORT in the container; here nothing but this
+            # machine may reach the app (`--keep` leaves it running).
             "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "AWS_REGION": REGION,
-            "ENABLE_OTEL": "false",
             # The rehearsal publishes test_book_job; the template's services never turn it on.
             "ENABLE_TEST_JOBS": "true",
             "AWS_ENDPOINT_URL_SNS": moto_proxy.url,
-            # The app reports job results to this queue (moto's SQS, reached directly).
-            "JOB_RESULTS_QUEUE_URL": self.resources.result_queue_url,
+            # The app reports job results to the queue (moto's SQS, reached directly).
             "AWS_ENDPOINT_URL_SQS": self._require_moto().url,
             **FAKE_CREDENTIALS,
+            **(overrides or {}),
         }
+        if env.get("PORT") != str(port):
+            raise StepFailedError(f"the template gives the app PORT={env.get('PORT')}, not {port}")
         # The Dockerfile's command: python -m bookapp serve.
         app = ChildProcess(
             "app",
@@ -552,6 +623,7 @@ class Rehearsal:
             app.stop()
             raise
         self.app, self.app_port, self.app_environment = app, port, env
+        self.contract = contract
         return app
 
     def subscription_properties(self, num_retries: str = "3") -> dict[str, Any]:
@@ -812,6 +884,88 @@ class Rehearsal:
             _expect_success(body, f"Custom::SecretEnvironment Delete ({delivery})")
         return None, "SUCCESS for both delivery modes"
 
+    # -- a change of ComputePlatform on the running stack ---------------------------------------
+
+    def subscribe_new_endpoint(self) -> tuple[dict[str, Any], str]:
+        """CloudFormation's Update of JobSubscription: a new endpoint is a new subscription."""
+        before = self.physical_ids["JobSubscription"]
+        body = self.custom_resource(
+            "HttpsSubscriptionFunction",
+            "Update",
+            "Custom::HttpsSubscription",
+            "JobSubscription",
+            self.subscription_properties(),
+        )
+        _expect_success(body, "Custom::HttpsSubscription Update (new endpoint)")
+        arn = str(body["PhysicalResourceId"])
+        if arn == before:
+            raise StepFailedError("a new endpoint kept the old subscription")
+        attributes = self.client("sns").get_subscription_attributes(SubscriptionArn=arn)
+        if attributes["Attributes"].get("PendingConfirmation") != "false":
+            raise StepFailedError(f"subscription {arn} is not confirmed")
+        return body, f"SUCCESS, new subscription {arn.rsplit(':', 1)[-1]} confirmed by the new app"
+
+    def unsubscribe_old_endpoint(
+        self, arn: str, properties: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
+        """CloudFormation's cleanup after the update: Delete of the replaced subscription."""
+        body = self.custom_resource(
+            "HttpsSubscriptionFunction",
+            "Delete",
+            "Custom::HttpsSubscription",
+            "JobSubscription",
+            properties,
+            physical_id=arn,
+        )
+        _expect_success(body, "Custom::HttpsSubscription Delete (old endpoint)")
+        left = self.client("sns").list_subscriptions_by_topic(TopicArn=self.resources.topic_arn)
+        if any(s["SubscriptionArn"] == arn for s in left["Subscriptions"]):
+            raise StepFailedError(f"old subscription {arn} still exists after Delete")
+        return body, "SUCCESS, the old endpoint no longer gets jobs"
+
+    def migrate_through_the_new_endpoint(self) -> tuple[dict[str, Any], str]:
+        """What Custom::JobRun does on every deploy: db_migrate through the job path."""
+        message_id = self.publish("db_migrate")
+        run = self.wait_for_run(message_id, timeout=15)
+        if run["status"] != "succeeded":
+            raise StepFailedError(f"db_migrate (message {message_id}) ended {run['status']}")
+        if self.app is None or message_id not in self.app.output():
+            raise StepFailedError(f"the new app did not receive db_migrate ({message_id})")
+        return run, f"db_migrate {message_id} run by the new app"
+
+    def switch_platform(self, platform: str) -> None:
+        """Plays a change of ComputePlatform on the running stack, in CloudFormation's order."""
+        if platform not in PLATFORM_LABELS:
+            raise ValueError(f"unknown compute platform {platform!r}: {sorted(PLATFORM_LABELS)}")
+        run = self.reporter.run
+        old_app, old_label = self.app, PLATFORM_LABELS[self.platform]
+        old_arn = self.physical_ids["JobSubscription"]
+        old_properties = self.properties["JobSubscription"]
+        self.platform = platform
+        label = PLATFORM_LABELS[platform]
+        run(f"start the app with the {label} contract beside the {old_label} one", self.start_app)
+        run("Custom::HttpsSubscription Update to the new job endpoint", self.subscribe_new_endpoint)
+        run(
+            "Custom::HttpsSubscription Delete of the old subscription",
+            lambda: self.unsubscribe_old_endpoint(old_arn, old_properties),
+        )
+        run("db_migrate through the new job endpoint", self.migrate_through_the_new_endpoint)
+
+        def stop_old_app() -> tuple[None, str]:
+            if old_app is None:
+                raise StepFailedError("no app was running before the switch")
+            old_app.stop()
+            if old_app.alive():
+                raise StepFailedError(f"the {old_label} app is still running")
+            return None, f"the {old_label} app stopped; {label} serves {self.app_url}"
+
+        run(f"stop the {old_label} app", stop_old_app)
+
+    def _require_contract(self) -> ContainerContract:
+        if self.contract is None:
+            raise RuntimeError("the app has not started")
+        return self.contract
+
     def _require_postgres(self) -> PostgresServer:
         if self.postgres is None:
             raise RuntimeError("PostgreSQL is not running")
@@ -846,7 +1000,10 @@ class Rehearsal:
             "Custom::SecretEnvironment Create, SecretReference",
             self.create_secret_reference_environment,
         )
-        run("start the app (APP_ROLE=all)", self.start_app)
+        run(
+            f"start the app (APP_ROLE=all) with the {PLATFORM_LABELS[self.platform]} contract",
+            self.start_app,
+        )
         run("Custom::HttpsSubscription Create", self.create_subscription)
         run("Custom::JobRun Create: db_migrate through the job topic", self.create_migration)
         run("publish db_seed, test_book_job", self.publish_jobs)
@@ -900,6 +1057,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Run the whole stack locally: a rehearsal of the deploy and of the job flow.",
     )
     parser.add_argument(
+        "--platform",
+        choices=sorted(PLATFORMS),
+        default="app-runner",
+        help="whose container contract the app starts with (the template's ComputePlatform)",
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="leave the system running after the rehearsal (until Ctrl-C); skips Update/Delete",
@@ -907,7 +1070,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     reporter = Reporter()
     failed: str | None = None
-    with _signals_raise(), Rehearsal(reporter=reporter) as rehearsal:
+    with (
+        _signals_raise(),
+        Rehearsal(reporter=reporter, platform=PLATFORMS[args.platform]) as rehearsal,
+    ):
         try:
             rehearsal.deploy()
             if args.keep:
@@ -948,7 +1114,8 @@ def _print_keep(rehearsal: Rehearsal) -> None:
     moto = rehearsal._require_moto()
     print(
         "\nThe stack is running (Ctrl-C stops it):\n"
-        f"  app           {rehearsal.app_url}  (/healthz, /readyz, /books)\n"
+        f"  app           {rehearsal.app_url}  (/healthz, /readyz, /books; "
+        f"{rehearsal._require_contract().label} contract)\n"
         f"  job endpoint  {rehearsal.app_url}{JOB_PATH}\n"
         f"  moto          {moto.url}\n"
         f"  logs          {rehearsal.workdir}\n"

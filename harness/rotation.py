@@ -86,6 +86,8 @@ class RotationRehearsal:
                 "DATABASE_SECRET_ARN": stack.resources.database_secret_arn,
                 "SECRET_ENVIRONMENT_DEFINITION": definition,
                 "APPRUNNER_SERVICE_ARNS": SERVICE_ARN,
+                # The rehearsal's stack runs on App Runner: no ECS Express service to redeploy.
+                "ECS_SERVICE_ARNS": "",
             },
         )
         moto = stack._require_moto()

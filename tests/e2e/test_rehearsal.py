@@ -1,9 +1,11 @@
 """End to end: the rehearsal of the deploy and the job flow, with failures on the real processes.
 
 One rehearsal runs per module (PostgreSQL, moto's server, the built functions in the Lambda
-runtime, the app). Tests run in file order: the deploy checks, then the failure cases on the
-running stack, then Update and Delete of the custom resources, then the check that nothing is
-left behind.
+runtime, the app). Tests run in file order: the deploy checks with the app on App Runner's
+container contract, then the failure cases on the running stack, then a switch of the compute
+platform to ECS Express and the job flow on its contract (the same stand-ins, reused: only the
+app's contract differs), then Update and Delete of the custom resources, then the check that
+nothing is left behind.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 
 from bookapp.jobs import SEED_BOOKS
 from bookapp.web import READY_CACHE_SECONDS
+from harness.contract import parse_secret_reference
 from harness.demo import APP_DIR, JOBS, Rehearsal, _client
 from harness.lambda_runtime import (
     STACK_ID,
@@ -48,20 +51,47 @@ def _readyz_becomes(rehearsal: Rehearsal, status: int) -> bool:
     return True
 
 
+START_APP = "start the app (APP_ROLE=all) with the App Runner contract"
+CONTRACT_VARIABLES = {
+    "APP_ROLE",
+    "PORT",
+    "JOB_PATH",
+    "JOB_TOPIC_ARN",
+    "ENABLE_OTEL",
+    "AWS_REGION",
+    "SECRETS_FINGERPRINT",
+    "JOB_RESULTS_QUEUE_URL",
+}
+
+
 def test_every_deploy_step_succeeded_in_order(rehearsal: Rehearsal) -> None:
     names = [result.name for result in rehearsal.reporter.results]
     assert all(result.ok for result in rehearsal.reporter.results)
     assert names[0] == "check the sam build output"
-    assert names.index("Custom::SecretEnvironment Create, SecretReference") < names.index(
-        "start the app (APP_ROLE=all)"
-    )
-    assert names.index("start the app (APP_ROLE=all)") < names.index(
-        "Custom::HttpsSubscription Create"
-    )
+    assert names.index("Custom::SecretEnvironment Create, SecretReference") < names.index(START_APP)
+    assert names.index(START_APP) < names.index("Custom::HttpsSubscription Create")
     # As the deploy does: the migration runs after the subscription, and the app then works.
     migration = "Custom::JobRun Create: db_migrate through the job topic"
     assert names.index("Custom::HttpsSubscription Create") < names.index(migration)
     assert names.index(migration) < names.index("GET /books")
+
+
+def test_the_app_runs_with_the_contract_the_built_template_gives_app_runner(
+    rehearsal: Rehearsal,
+) -> None:
+    contract = rehearsal.contract
+    assert contract is not None
+    assert (contract.platform, contract.service) == ("AppRunner", "ApiService")
+    assert contract.source == rehearsal.build_dir / "template.yaml"
+    assert set(contract.environment) == CONTRACT_VARIABLES
+    assert contract.environment["APP_ROLE"] == "all"
+    assert contract.environment["PORT"] == str(rehearsal.app_port)
+    assert contract.environment["JOB_TOPIC_ARN"] == rehearsal.resources.topic_arn
+    assert contract.secrets == {
+        "DATABASE_URL": f"{rehearsal.resources.target_secret_arn}:DATABASE_URL::"
+    }
+    for name, value in contract.environment.items():
+        assert rehearsal.app_environment[name] == value, name
 
 
 def test_the_deploys_job_run_migrated_the_schema_through_the_app_and_its_report(
@@ -705,6 +735,65 @@ def test_the_built_function_sends_nothing_to_a_response_url_that_is_not_cloudfor
     assert "is not a CloudFormation response URL" in log
     assert rehearsal.postgres is not None
     assert rehearsal.postgres.password not in log
+
+
+def test_switching_to_ecs_express_moves_the_app_and_its_subscription_and_keeps_the_data(
+    rehearsal: Rehearsal,
+) -> None:
+    old_app, old_url = rehearsal.app, rehearsal.app_url
+    old_contract, old_environment = rehearsal.contract, dict(rehearsal.app_environment)
+    old_arn = rehearsal.physical_ids["JobSubscription"]
+    runs_before = rehearsal.job_runs()
+    assert old_app is not None
+    assert old_contract is not None
+
+    rehearsal.switch_platform("EcsExpress")
+
+    switched = rehearsal.reporter.results[-5:]
+    assert [r.name for r in switched] == [
+        "start the app with the ECS Express contract beside the App Runner one",
+        "Custom::HttpsSubscription Update to the new job endpoint",
+        "Custom::HttpsSubscription Delete of the old subscription",
+        "db_migrate through the new job endpoint",
+        "stop the App Runner app",
+    ]
+    assert all(r.ok for r in switched)
+    # The app now runs with the contract of the nested template's Express service: the same
+    # variables and the same secret reference, read as ECS reads ValueFrom.
+    contract = rehearsal.contract
+    assert contract is not None
+    assert (contract.platform, contract.service) == ("EcsExpress", "ExpressApiService")
+    assert contract.source == rehearsal.build_dir / "ExpressApiService" / "template.yaml"
+    assert set(contract.environment) == CONTRACT_VARIABLES
+    unchanged = {k: v for k, v in contract.environment.items() if k != "PORT"}
+    assert unchanged == {k: v for k, v in old_contract.environment.items() if k != "PORT"}
+    assert contract.secrets == old_contract.secrets
+    assert parse_secret_reference(contract.secrets["DATABASE_URL"]).json_key == "DATABASE_URL"
+    assert rehearsal.app_environment["DATABASE_URL"] == old_environment["DATABASE_URL"]
+    # The old app is gone; the subscription moved, confirmed before the old one was removed.
+    assert not old_app.alive()
+    assert rehearsal.app is not old_app
+    assert rehearsal.app_url != old_url
+    new_arn = rehearsal.physical_ids["JobSubscription"]
+    assert new_arn != old_arn
+    sns = rehearsal.client("sns")
+    attributes = sns.get_subscription_attributes(SubscriptionArn=new_arn)["Attributes"]
+    assert (attributes["Endpoint"], attributes["PendingConfirmation"]) == (
+        f"{rehearsal.app_url}/jobs",
+        "false",
+    )
+    left = sns.list_subscriptions_by_topic(TopicArn=rehearsal.resources.topic_arn)
+    assert old_arn not in {s["SubscriptionArn"] for s in left["Subscriptions"]}
+    # The data stayed: every earlier run is still recorded, plus the migration on the new app.
+    runs_after = rehearsal.job_runs()
+    assert runs_after[: len(runs_before)] == runs_before
+    assert [run["job"] for run in runs_after[len(runs_before) :]] == ["db_migrate"]
+    # The whole job flow on the new contract.
+    message_id = rehearsal.publish("test_book_job")
+    assert rehearsal.wait_for_run(message_id, timeout=15)["status"] == "succeeded"
+    assert job_answers(rehearsal, message_id, count=1) == [200]
+    books, _detail = rehearsal.check_books()
+    assert sorted(book["isbn"] for book in books) == sorted(book["isbn"] for book in SEED_BOOKS)
 
 
 def test_update_and_delete_of_the_custom_resources_succeed(rehearsal: Rehearsal) -> None:

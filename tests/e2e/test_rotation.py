@@ -216,9 +216,8 @@ def test_an_instance_still_holding_the_old_password_answers_503_and_stays_alive(
     # An instance that started before the follower wrote the target (or a stale one): its new
     # connections fail authentication. That is a 503, not a crash.
     saved = (rehearsal.app, rehearsal.app_port, rehearsal.app_environment)
-    rehearsal.app_environment = {**rehearsal.app_environment, "DATABASE_URL": outcome.old_url}
     try:
-        rehearsal.start_app()
+        rehearsal.start_app(overrides={"DATABASE_URL": outcome.old_url})
         stale = rehearsal.app
         assert stale is not None
         assert http_status(f"{rehearsal.app_url}/books", timeout=15) == 503

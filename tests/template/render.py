@@ -1,23 +1,17 @@
 """Render template.yaml offline: SAM transform expanded, then resolved for one set of parameter
-values.
+values, its nested templates (compute/) included.
 
-The template guard tests assert wiring (which resource points at which), so this renderer resolves
-what CloudFormation resolves from parameters alone (Conditions, Fn::If, AWS::NoValue, Ref to
-parameters, Fn::FindInMap, Fn::Sub placeholders naming parameters, Fn::Join/Select/Cidr over
-literals) and keeps every reference to a resource or pseudo parameter as structured data (``{"Ref":
-"X"}``, ``{"Fn::GetAtt": [...]}``, ``{"Fn::Sub": "...${X.Attr}..."}``) so a test can ask what a
-property is wired to.
+The template guard tests assert wiring (which resource points at which). The resolver itself lives
+in harness/cfn_template.py, because the rehearsal reads the built template the same way; this
+module adds what only the tests need: cfn-lint's decoder for the source and the SAM transform.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import ipaddress
 import json
-import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,33 +20,36 @@ from cfnlint.decode import decode  # type: ignore[import-untyped]
 from samtranslator.parser.parser import Parser  # type: ignore[import-untyped]
 from samtranslator.translator.translator import Translator  # type: ignore[import-untyped]
 
+from harness.cfn_template import (
+    NO_VALUE,
+    PSEUDO_PARAMETERS,
+    Rendered,
+    RenderError,
+    parameter_values,
+    referenced_names,
+    scalar_text,
+)
+from harness.cfn_template import render as render_template
+
+__all__ = [
+    "NO_VALUE",
+    "PSEUDO_PARAMETERS",
+    "REPO_ROOT",
+    "TEMPLATE_PATH",
+    "RenderError",
+    "Rendered",
+    "expand_sam",
+    "expanded_template",
+    "load_source",
+    "parameter_values",
+    "referenced_names",
+    "render",
+    "scalar_text",
+    "source_template",
+]
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-
-PSEUDO_PARAMETERS = frozenset(
-    {
-        "AWS::AccountId",
-        "AWS::NotificationARNs",
-        "AWS::NoValue",
-        "AWS::Partition",
-        "AWS::Region",
-        "AWS::StackId",
-        "AWS::StackName",
-        "AWS::URLSuffix",
-    }
-)
-_SUB_PLACEHOLDER = re.compile(r"\$\{([^!}][^}]*)\}")
-
-
-class _NoValue:
-    """What !Ref AWS::NoValue resolves to: the enclosing key or list item disappears."""
-
-
-NO_VALUE = _NoValue()
-
-
-class RenderError(Exception):
-    """The template cannot be rendered for these parameter values."""
 
 
 def load_source(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
@@ -64,13 +61,26 @@ def load_source(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return loaded
 
 
+@functools.cache
+def _nested_source(path: Path) -> dict[str, Any]:
+    return load_source(path)
+
+
+def load_nested(path: Path) -> dict[str, Any]:
+    """A nested template (compute/*.yaml), decoded once per test session; a fresh copy each time."""
+    return copy.deepcopy(_nested_source(path.resolve()))
+
+
 def expand_sam(source: Mapping[str, Any]) -> dict[str, Any]:
     """Run the SAM transform offline, as `sam validate` does.
 
     Local CodeUri and ContentUri folders become a placeholder S3 location (the transform only
-    accepts S3 URIs; `sam package` would upload them). No managed policy is looked up by name
-    here, so the policy map is empty. The transform writes the deploy region's partition into the
-    ARNs of the managed policies it attaches to function roles; here that region is us-east-1.
+    accepts S3 URIs; `sam package` would upload them). A local nested template
+    (AWS::Serverless::Application Location) stays a relative path in the resulting
+    AWS::CloudFormation::Stack's TemplateURL, which the renderer follows. No managed policy is
+    looked up by name here, so the policy map is empty. The transform writes the deploy region's
+    partition into the ARNs of the managed policies it attaches to function roles; here that
+    region is us-east-1.
     """
     template = copy.deepcopy(dict(source))
     for resource in template.get("Resources", {}).values():
@@ -100,235 +110,6 @@ def expanded_template() -> dict[str, Any]:
     return expand_sam(source_template())
 
 
-def scalar_text(value: Any) -> str:
-    """CloudFormation compares and substitutes parameter values as strings (YAML: ints, bools)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def parameter_values(
-    template: Mapping[str, Any], overrides: Mapping[str, str]
-) -> dict[str, str | list[str]]:
-    """Defaults overlaid with the given values; list parameters split on commas."""
-    declared: Mapping[str, Any] = template.get("Parameters", {})
-    unknown = set(overrides) - set(declared)
-    if unknown:
-        raise RenderError(f"unknown parameters: {sorted(unknown)}")
-    values: dict[str, str | list[str]] = {}
-    for name, spec in declared.items():
-        if name in overrides:
-            raw = overrides[name]
-        elif "Default" in spec:
-            raw = scalar_text(spec["Default"])
-        else:
-            raise RenderError(f"parameter {name} has no default and no value")
-        is_list = spec["Type"] == "CommaDelimitedList" or spec["Type"].startswith("List<")
-        values[name] = [item.strip() for item in raw.split(",")] if is_list else raw
-    return values
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One resolved variant of the stack."""
-
-    parameters: dict[str, str | list[str]]
-    conditions: dict[str, bool]
-    resources: dict[str, dict[str, Any]]
-    outputs: dict[str, dict[str, Any]]
-    dangling: list[str] = field(default_factory=list)
-
-    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
-
-    def props(self, logical_id: str) -> dict[str, Any]:
-        properties: dict[str, Any] = self.resources[logical_id].get("Properties", {})
-        return properties
-
-
-class _Resolver:
-    def __init__(self, template: Mapping[str, Any], values: dict[str, str | list[str]]) -> None:
-        self.template = template
-        self.values = values
-        self.mappings: Mapping[str, Any] = template.get("Mappings", {})
-        self.condition_defs: Mapping[str, Any] = template.get("Conditions", {})
-        self.conditions: dict[str, bool] = {}
-        self._handlers: dict[str, Callable[[Any], Any]] = {
-            "Ref": self._ref,
-            "Fn::If": self._if,
-            "Fn::FindInMap": self._find_in_map,
-            "Fn::Sub": self._sub,
-            "Fn::Join": self._join,
-            "Fn::Select": self._select,
-            "Fn::Split": self._split,
-            "Fn::Cidr": self._cidr,
-            "Fn::GetAtt": self._get_att,
-        }
-
-    # ------------------------------------------------------------------ conditions
-    def condition(self, name: str) -> bool:
-        if name not in self.conditions:
-            if name not in self.condition_defs:
-                raise RenderError(f"unknown condition {name}")
-            self.conditions[name] = self.truth(self.condition_defs[name])
-        return self.conditions[name]
-
-    def truth(self, node: Any) -> bool:
-        if isinstance(node, dict) and len(node) == 1:
-            ((fn, arg),) = node.items()
-            if fn == "Condition":
-                return self.condition(arg)
-            if fn == "Fn::Equals":
-                left, right = (self.value(a) for a in arg)
-                return bool(_comparable(left) == _comparable(right))
-            if fn == "Fn::And":
-                return all(self.truth(a) for a in arg)
-            if fn == "Fn::Or":
-                return any(self.truth(a) for a in arg)
-            if fn == "Fn::Not":
-                return not self.truth(arg[0])
-        raise RenderError(f"not a condition: {node!r}")
-
-    # ------------------------------------------------------------------ values
-    def value(self, node: Any) -> Any:
-        if isinstance(node, list):
-            items = [self.value(item) for item in node]
-            return [item for item in items if item is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((fn, arg),) = node.items()
-            handler = self._handlers.get(fn)
-            if handler is not None:
-                return handler(arg)
-        resolved = {key: self.value(item) for key, item in node.items()}
-        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
-
-    def _ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in self.values:
-            return copy.copy(self.values[name])
-        return {"Ref": name}
-
-    def _if(self, arg: list[Any]) -> Any:
-        name, when_true, when_false = arg
-        return self.value(when_true if self.condition(name) else when_false)
-
-    def _find_in_map(self, arg: list[Any]) -> Any:
-        keys = [self.value(a) for a in arg]
-        if all(isinstance(k, str) for k in keys):
-            try:
-                return self.mappings[keys[0]][keys[1]][keys[2]]
-            except KeyError as error:
-                raise RenderError(f"Fn::FindInMap {keys} has no entry") from error
-        return {"Fn::FindInMap": keys}
-
-    def _sub(self, arg: Any) -> Any:
-        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-        local = {name: self.value(v) for name, v in variables.items()}
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            for source in (local, self.values):
-                if name in source and isinstance(source[name], str):
-                    return str(source[name])
-            return match.group(0)
-
-        text = _SUB_PLACEHOLDER.sub(substitute, text)
-        remaining = {n: v for n, v in local.items() if not isinstance(v, str)}
-        if not _SUB_PLACEHOLDER.search(text):
-            return text
-        return {"Fn::Sub": [text, remaining] if remaining else text}
-
-    def _join(self, arg: list[Any]) -> Any:
-        delimiter, parts = self.value(arg[0]), self.value(arg[1])
-        if isinstance(parts, list) and all(isinstance(p, str) for p in parts):
-            return delimiter.join(parts)
-        return {"Fn::Join": [delimiter, parts]}
-
-    def _select(self, arg: list[Any]) -> Any:
-        index, items = self.value(arg[0]), self.value(arg[1])
-        if isinstance(items, list) and isinstance(index, (int, str)):
-            return items[int(index)]
-        return {"Fn::Select": [index, items]}
-
-    def _split(self, arg: list[Any]) -> Any:
-        delimiter, text = self.value(arg[0]), self.value(arg[1])
-        if isinstance(delimiter, str) and isinstance(text, str):
-            return text.split(delimiter)
-        return {"Fn::Split": [delimiter, text]}
-
-    def _cidr(self, arg: list[Any]) -> Any:
-        block, count, bits = (self.value(a) for a in arg)
-        if not all(isinstance(a, (str, int)) for a in (block, count, bits)):
-            return {"Fn::Cidr": [block, count, bits]}
-        network = ipaddress.ip_network(str(block))
-        prefix = network.max_prefixlen - int(bits)
-        subnets = network.subnets(new_prefix=prefix)
-        return [str(next(subnets)) for _ in range(int(count))]
-
-    def _get_att(self, arg: Any) -> Any:
-        parts = arg.split(".", 1) if isinstance(arg, str) else list(arg)
-        return {"Fn::GetAtt": [self.value(p) for p in parts]}
-
-
-def _comparable(value: Any) -> Any:
-    if isinstance(value, list):
-        return [scalar_text(v) for v in value]
-    if isinstance(value, (bool, int, float, str)):
-        return scalar_text(value)
-    return json.dumps(value, sort_keys=True)
-
-
-def referenced_names(node: Any) -> Iterator[str]:
-    """Logical ids and parameter names a resolved node refers to (Ref, GetAtt, Sub placeholders)."""
-    if isinstance(node, list):
-        for item in node:
-            yield from referenced_names(item)
-    elif isinstance(node, dict):
-        for key, item in node.items():
-            if key == "Ref" and isinstance(item, str):
-                yield item
-            elif key == "Fn::GetAtt" and isinstance(item, list) and isinstance(item[0], str):
-                yield item[0]
-            elif key == "Fn::Sub":
-                text = item if isinstance(item, str) else item[0]
-                local = {} if isinstance(item, str) else item[1]
-                for name in _SUB_PLACEHOLDER.findall(text):
-                    if name.split(".")[0] not in local:
-                        yield name.split(".")[0]
-                yield from referenced_names(local)
-            else:
-                yield from referenced_names(item)
-
-
-def render(template: Mapping[str, Any], overrides: Mapping[str, str]) -> Rendered:
-    """Resolve a (SAM-expanded) template for the given parameter values."""
-    values = parameter_values(template, overrides)
-    resolver = _Resolver(template, values)
-    for name in template.get("Conditions", {}):
-        resolver.condition(name)
-
-    resources: dict[str, dict[str, Any]] = {}
-    for logical_id, resource in template["Resources"].items():
-        if "Condition" in resource and not resolver.condition(resource["Condition"]):
-            continue
-        resources[logical_id] = resolver.value(resource)
-    outputs: dict[str, dict[str, Any]] = {}
-    for name, output in template.get("Outputs", {}).items():
-        if "Condition" in output and not resolver.condition(output["Condition"]):
-            continue
-        outputs[name] = resolver.value(output)
-
-    known = set(resources) | set(values) | PSEUDO_PARAMETERS
-    dangling: list[str] = []
-    for owner, node in [*resources.items(), *outputs.items()]:
-        depends = node.get("DependsOn", [])
-        for name in [
-            *referenced_names(node),
-            *([depends] if isinstance(depends, str) else depends),
-        ]:
-            if name not in known:
-                dangling.append(f"{owner} -> {name}")
-    return Rendered(values, dict(resolver.conditions), resources, outputs, dangling)
+def render(template: Mapping[str, Any], overrides: Mapping[str, Any]) -> Rendered:
+    """Resolve a (SAM-expanded) template of this repository, nested templates included."""
+    return render_template(template, overrides, base_dir=REPO_ROOT, load=load_nested)

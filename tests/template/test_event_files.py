@@ -137,13 +137,16 @@ def test_the_functions_request_guard_serves_every_event(name: str) -> None:
     "name", sorted(p.relative_to(EVENTS_DIR).as_posix() for p in EVENTS_DIR.glob("*/*.json"))
 )
 def test_every_event_file_is_loaded_by_a_test(name: str) -> None:
-    """A test names the file as `"<folder>/<file>"`, or, where it builds the name as
-    `f"<folder>/{name}"`, lists `"<file>"` in the same module (its parametrisation)."""
+    """A test names the file as `"<folder>/<file>"`, or, where it (or its folder's conftest.py)
+    builds the name as `f"<folder>/{name}"`, lists `"<file>"` in the same module."""
     folder, stem = name.removesuffix(".json").split("/")
     for module in (ROOT / "tests").rglob("test_*.py"):
         if module.resolve() == Path(__file__).resolve():
             continue
         text = module.read_text(encoding="utf-8")
+        conftest = module.parent / "conftest.py"
+        if conftest.exists():
+            text += conftest.read_text(encoding="utf-8")
         if f'"{folder}/{stem}"' in text or f"'{folder}/{stem}'" in text:
             return
         if f'f"{folder}/{{' in text and f'"{stem}"' in text:

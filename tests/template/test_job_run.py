@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from tests.template.conftest import GOOD_IMAGE, Case
+from tests.template.containers import containers
 from tests.template.render import Rendered, expanded_template, render
-from tests.template.test_wiring import as_list, getatt, plain_variables, ref, statements
+from tests.template.test_wiring import app_role_arn, as_list, getatt, ref, runtime_statements
 
 SERVICE = "AWS::AppRunner::Service"
 RECEIVE = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
@@ -49,9 +50,7 @@ def test_only_the_app_sends_and_only_the_job_run_function_receives_results(case:
         assert statement["Resource"] == getatt("JobResultQueue", "Arn")
     assert send["Action"] == "sqs:SendMessage"
     assert send["Principal"] == {"AWS": "*"}
-    assert send["Condition"] == {
-        "ArnNotLike": {"aws:PrincipalArn": [getatt("InstanceRole", "Arn")]}
-    }
+    assert send["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [app_role_arn(case)]}}
     assert sorted(receive["Action"]) == sorted(RECEIVE)
     assert receive["Condition"] == {
         "ArnNotLike": {"aws:PrincipalArn": [getatt("JobRunFunctionRole", "Arn")]}
@@ -116,16 +115,18 @@ def test_migrate_runs_db_migrate_after_the_subscription_whenever_the_image_chang
     assert props["Job"] == "db_migrate"
     assert props["Revision"] == GOOD_IMAGE  # !Ref ImageUri, resolved
     assert props["Database"] == ref("DatabaseCluster")
+    # A switch of the compute platform migrates on the new services before the old ones go.
+    assert props["Platform"] == case.stack.parameters["ComputePlatform"]
     assert int(props["TimeoutSeconds"]) <= int(props["ServiceTimeout"]) - 30
 
 
 def test_the_app_may_send_results_only_to_the_results_queue(case: Case) -> None:
-    role = case.stack.resources["InstanceRole"]
-    sqs = [s for s in statements(role) if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
+    runtime = runtime_statements(case.stack)
+    sqs = [s for s in runtime if any(a.startswith("sqs:") for a in as_list(s["Action"]))]
     assert [(s["Action"], s["Resource"]) for s in sqs] == [
         ("sqs:SendMessage", getatt("JobResultQueue", "Arn"))
     ]
-    [kms] = [s for s in statements(role) if s.get("Sid") == "UseTheJobsKeyForResults"]
+    [kms] = [s for s in runtime if s.get("Sid") == "UseTheJobsKeyForResults"]
     assert kms["Resource"] == getatt("JobsKey", "Arn")
     assert kms["Condition"]["StringEquals"]["kms:ViaService"] == {
         "Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"
@@ -133,8 +134,10 @@ def test_the_app_may_send_results_only_to_the_results_queue(case: Case) -> None:
 
 
 def test_every_service_knows_the_results_queue(case: Case) -> None:
-    for name in case.stack.of_type(SERVICE):
-        assert plain_variables(case.stack, name)["JOB_RESULTS_QUEUE_URL"] == ref("JobResultQueue")
+    found = containers(case.stack)
+    assert found
+    for container in found:
+        assert container.environment["JOB_RESULTS_QUEUE_URL"] == ref("JobResultQueue")
 
 
 @pytest.mark.parametrize(("setting", "present"), [("true", True), ("false", False)])

@@ -20,7 +20,7 @@ from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 from cfnlint.context.parameters import ParameterSet  # type: ignore[import-untyped]
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER  # type: ignore[import-untyped]
 
-from tests.template.conftest import EXISTING_SUBNETS, EXISTING_VPC, GOOD_IMAGE
+from tests.template.conftest import EXISTING_SUBNETS, EXISTING_VPC, GOOD_IMAGE, VARIANTS
 from tests.template.validate import validate
 
 # App Runner's valid CPU/memory pairs (API reference, InstanceConfiguration; units: CPU units and
@@ -317,3 +317,85 @@ def test_cfn_lint_ignores_parameter_values_on_a_template_with_the_sam_transform(
     )
     findings = [m for m in lint(json.dumps(source), config=config) if m.rule.id == "E2900"]
     assert findings == []
+
+
+# --------------------------------------------------------------------------- compute platforms
+
+EXPRESS = {"ImageUri": GOOD_IMAGE, "ComputePlatform": "EcsExpress", "Tracing": "false"}
+
+
+def test_every_rendered_variant_passes_every_check(source: dict[str, Any]) -> None:
+    refused = {v.id: validate(source, v.overrides) for v in VARIANTS}
+    assert {k: v for k, v in refused.items() if v} == {}
+
+
+def test_ecs_express_with_its_defaults_otherwise_passes(source: dict[str, Any]) -> None:
+    assert validate(source, EXPRESS) == []
+    assert validate(source, {**EXPRESS, "NatGatewayMode": "none"}) == []
+
+
+def test_tracing_on_ecs_express_is_refused_and_the_rule_says_why(source: dict[str, Any]) -> None:
+    [error] = validate(source, {**EXPRESS, "Tracing": "true"})
+    assert error.startswith("rule EcsExpressRunsWithoutTracing: ")
+    assert "App Runner runs the X-Ray collector" in error
+    assert "Set Tracing to false with ComputePlatform EcsExpress" in error
+
+
+@pytest.mark.parametrize("platform", ["AppRunner", "EcsExpress"])
+def test_auto_deployments_is_accepted_on_both_platforms_and_described_as_app_runner_only(
+    source: dict[str, Any], platform: str
+) -> None:
+    values = {"ImageUri": GOOD_IMAGE, "ComputePlatform": platform, "Tracing": "false"}
+    assert validate(source, {**values, "AutoDeployments": "true"}) == []
+    description = source["Parameters"]["AutoDeployments"]["Description"]
+    assert description.startswith("App Runner only")
+    assert "Ignored on ECS Express" in description
+
+
+def test_no_nat_is_refused_on_app_runner_whose_connector_needs_it(source: dict[str, Any]) -> None:
+    [error] = validate(source, {"ImageUri": GOOD_IMAGE, "NatGatewayMode": "none"})
+    assert error.startswith("rule NatGatewayNoneOnlyWhereNothingNeedsIt: ")
+    assert "VPC connector" in error
+
+
+def test_ecs_express_in_an_existing_vpc_needs_its_public_subnets(source: dict[str, Any]) -> None:
+    existing = {
+        **EXPRESS,
+        "NetworkMode": "existing",
+        "ExistingVpcId": EXISTING_VPC,
+        "ExistingPrivateSubnetIds": ",".join(EXISTING_SUBNETS),
+    }
+    [error] = validate(source, existing)
+    assert error.startswith("rule ExistingNetworkHasPublicSubnetsForEcsExpress: ")
+    public = "subnet-0ccccccccccccccc3,subnet-0ddddddddddddddd4"
+    assert validate(source, {**existing, "ExistingPublicSubnetIds": public}) == []
+    # App Runner does not use them.
+    app_runner = {k: v for k, v in existing.items() if k not in {"ComputePlatform", "Tracing"}}
+    assert validate(source, app_runner) == []
+
+
+def test_an_unknown_platform_is_refused(source: dict[str, Any]) -> None:
+    values = {"ImageUri": GOOD_IMAGE, "ComputePlatform": "Lambda"}
+    assert validate(source, values) == ["ComputePlatform: 'Lambda' is not one of AllowedValues"]
+    assert len(cfn_lint_parameter_errors(source, values)) == 1
+
+
+def test_platform_specific_parameters_say_so_and_sit_in_their_platforms_group(
+    source: dict[str, Any],
+) -> None:
+    groups = {
+        g["Label"]["default"]: g["Parameters"]
+        for g in source["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    }
+    assert groups["Compute platform"] == ["ComputePlatform"]
+    assert groups["App Runner only"] == ["MaxConcurrency", "AutoDeployments", "Tracing"]
+    assert groups["ECS Express only"] == ["ExpressCpuTargetPercent"]
+    for name in groups["App Runner only"]:
+        assert source["Parameters"][name]["Description"].startswith("App Runner only"), name
+    for name in [*groups["ECS Express only"], "ExistingPublicSubnetIds"]:
+        assert source["Parameters"][name]["Description"].startswith("ECS Express only"), name
+    # Shared scaling parameters say how each platform reads them.
+    for name in ("MinInstances", "MaxInstances"):
+        description = source["Parameters"][name]["Description"]
+        assert "App Runner" in description, name
+        assert "ECS Express" in description, name

@@ -4,8 +4,13 @@ others.
 A replaced cluster is a new, empty database (the old one leaves a snapshot); a replaced secret is a
 new password. The set of parameters that can cause either is derived from the resource schemas
 shipped with cfn-lint (see replacement.py) and must equal the list documented here and in
-the README ("Replacement safety"), so a template change that lets the image, capacity, scaling
-or job settings reach a create-only property of the database fails this module.
+the README ("Replacement safety"), so a template change that lets the image, capacity, scaling,
+compute platform or job settings reach a create-only property of the database fails this module.
+
+Switching ComputePlatform is checked more strictly, in both directions, on the renderings: the
+database, its secrets, the resolved environment and everything they refer to are not even updated,
+and the switch changes nothing but the two compute parts, the subscription's endpoint and who may
+publish (docs/platforms.md describes what users see meanwhile).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.template.render import REPO_ROOT
+from tests.template.conftest import EXPRESS_VARIANTS, Variant, app_runner_twin, rendered
+from tests.template.render import REPO_ROOT, Rendered, referenced_names
 from tests.template.replacement import ReplacementAnalysis
 
 PROTECTED = ("DatabaseCluster", "DatabaseSecret", "AppEnvironmentSecret")
@@ -38,6 +44,8 @@ CONDITIONALLY_DERIVED: dict[str, set[str]] = {
 DOCUMENTED = CONDITIONALLY_DERIVED
 
 NEVER_REPLACE_THE_DATABASE = {
+    "ComputePlatform",
+    "ExpressCpuTargetPercent",
     "ImageUri",
     "ContainerPort",
     "HealthCheckPath",
@@ -153,6 +161,118 @@ def test_a_new_master_username_is_a_change_cloudformation_sees_on_the_cluster(
     conditional: ReplacementAnalysis,
 ) -> None:
     assert "DatabaseMasterUsername" in conditional.replacers["DatabaseCluster"]
+
+
+# --------------------------------------------------------------------------- a platform switch
+
+APP_RUNNER_PART = {
+    "ConnectorSecurityGroup",
+    "ConnectorToDatabase",
+    "DatabaseIngressFromConnector",
+    "VpcConnector",
+    "AutoScaling",
+    "EcrAccessRole",
+    "InstanceRole",
+    "ApiService",
+    "JobService",
+}
+EXPRESS_PART = {
+    "ExpressInfrastructureRole",
+    "ExpressTaskRole",
+    "ExpressTaskSecurityGroup",
+    "DatabaseIngressFromExpressTasks",
+    "ExpressApiService",
+    "ExpressJobService",
+}
+# Settings both platforms accept (NAT none is ECS Express only), each in both directions.
+SWITCHES = [
+    pair
+    for variant in EXPRESS_VARIANTS
+    if variant.nat != "none"
+    for pair in ((app_runner_twin(variant), variant), (variant, app_runner_twin(variant)))
+]
+
+
+def switch_id(pair: tuple[Variant, Variant]) -> str:
+    before, after = pair
+    return f"{before.platform}-to-{after.platform}-" + after.id.split("-", 1)[1]
+
+
+def state_and_what_it_refers_to(stack: Rendered) -> set[str]:
+    """The protected resources, the resolved environment, and every resource they refer to."""
+    found: set[str] = set()
+    todo = [*PROTECTED, "AppEnvironment", "DatabaseSecretAttachment", "DatabaseInstance"]
+    while todo:
+        name = todo.pop()
+        if name in found or name not in stack.resources:
+            continue
+        found.add(name)
+        todo.extend(referenced_names(stack.resources[name]))
+    return found
+
+
+@pytest.mark.parametrize("switch", SWITCHES, ids=[switch_id(s) for s in SWITCHES])
+def test_a_platform_switch_leaves_the_database_its_secrets_and_their_references_untouched(
+    switch: tuple[Variant, Variant],
+) -> None:
+    before, after = (rendered(v) for v in switch)
+    kept = state_and_what_it_refers_to(before)
+    assert {"DatabaseCluster", "DatabaseSecurityGroup", "DatabaseSubnetGroup"} <= kept
+    assert kept == state_and_what_it_refers_to(after)
+    for name in sorted(kept):
+        assert after.resources[name] == before.resources[name], name
+
+
+@pytest.mark.parametrize("switch", SWITCHES, ids=[switch_id(s) for s in SWITCHES])
+def test_a_platform_switch_changes_only_the_compute_parts_the_endpoint_and_the_publishers(
+    switch: tuple[Variant, Variant],
+) -> None:
+    before, after = (rendered(v) for v in switch)
+    dedicated = switch[1].jobs == "dedicated"
+    app_runner = APP_RUNNER_PART - (set() if dedicated else {"JobService"})
+    express = EXPRESS_PART - (set() if dedicated else {"ExpressJobService"})
+    # Observability exists with tracing on, which ECS Express refuses: never in a switch.
+    removed = set(before.resources) - set(after.resources)
+    added = set(after.resources) - set(before.resources)
+    if switch[1].express:
+        assert (removed, added) == (app_runner, express)
+    else:
+        assert (removed, added) == (express, app_runner)
+    changed = {
+        name
+        for name in set(before.resources) & set(after.resources)
+        if before.resources[name] != after.resources[name]
+    }
+    # The endpoint moves; the new platform's role may publish and report results; the follower
+    # redeploys the new services; Migrate runs db_migrate on them (its Platform property).
+    following = (
+        {"RotationFollowerFunction", "RotationFollowerFunctionRole"}
+        if switch[1].delivery == "SecretReference"
+        else set()
+    )
+    assert changed == {
+        "JobSubscription",
+        "JobTopicPolicy",
+        "JobResultQueuePolicy",
+        "Migrate",
+        *following,
+    }
+    assert after.props("Migrate")["Platform"] != before.props("Migrate")["Platform"]
+    assert before.props("JobSubscription")["TopicArn"] == after.props("JobSubscription")["TopicArn"]
+    assert before.props("JobSubscription")["Endpoint"] != after.props("JobSubscription")["Endpoint"]
+
+
+def test_every_switch_pair_differs_in_the_platform_only() -> None:
+    assert len(SWITCHES) == 2 * len([v for v in EXPRESS_VARIANTS if v.nat != "none"])
+    for before, after in SWITCHES:
+        assert before.platform != after.platform
+        assert (before.network, before.jobs, before.nat, before.zones, before.delivery) == (
+            after.network,
+            after.jobs,
+            after.nat,
+            after.zones,
+            after.delivery,
+        )
 
 
 # --------------------------------------------------------------------------- the analysis itself

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.template.conftest import Case
+from tests.template.render import REPO_ROOT, load_source
 
 SENSITIVE_KEYS = re.compile(
     r"^(MasterUserPassword|Password|.*Passw(or)?d|SecretString|AuthToken|ApiKey|PrivateKey|"
@@ -34,7 +35,6 @@ REGION_LITERAL = re.compile(
 ACCOUNT_LITERAL = re.compile(r"(?<!\d)\d{12}(?!\d)")
 
 EXPECTED_OUTPUTS = {
-    "ApiUrl": {"Fn::Sub": "https://${ApiService.ServiceUrl}"},
     "JobTopicArn": {"Ref": "JobTopic"},
     "DeadLetterQueueUrl": {"Ref": "JobDeadLetterQueue"},
     "DatabaseEndpoint": {"Fn::GetAtt": ["DatabaseCluster", "Endpoint.Address"]},
@@ -108,17 +108,37 @@ def sensitive_literals(node: Any) -> list[str]:
     return offending
 
 
+def everything(case: Case) -> dict[str, Any]:
+    """The rendered stack's resources and outputs, and those of its nested stacks."""
+    return {
+        "Resources": case.stack.resources,
+        "Outputs": case.stack.outputs,
+        "Nested": {
+            name: {"Resources": nested.resources, "Outputs": nested.outputs}
+            for name, nested in case.stack.nested.items()
+        },
+    }
+
+
 def test_no_sensitive_property_holds_a_literal_value(case: Case) -> None:
-    assert (
-        sensitive_literals({"Resources": case.stack.resources, "Outputs": case.stack.outputs}) == []
-    )
+    assert sensitive_literals(everything(case)) == []
 
 
 def test_no_environment_variable_carries_a_literal_secret(case: Case) -> None:
     offending = []
-    for name, resource in case.stack.resources.items():
+    resources = dict(case.stack.resources)
+    for stack_name, nested in case.stack.nested.items():
+        resources.update({f"{stack_name}/{k}": v for k, v in nested.resources.items()})
+    assert any(
+        key in {"RuntimeEnvironmentVariables", "Environment"}
+        for resource in resources.values()
+        for _where, key, _value in walk(resource)
+    )
+    for name, resource in resources.items():
         for where, key, value in walk(resource):
-            if key in {"RuntimeEnvironmentVariables", "RuntimeEnvironmentSecrets"}:
+            if key in {"RuntimeEnvironmentVariables", "RuntimeEnvironmentSecrets"} or (
+                key == "Environment" and isinstance(value, list)
+            ):
                 for variable in value:
                     if SENSITIVE_VARIABLE.search(variable["Name"]) and isinstance(
                         variable["Value"], str
@@ -130,13 +150,7 @@ def test_no_environment_variable_carries_a_literal_secret(case: Case) -> None:
 
 
 def test_no_string_anywhere_embeds_credentials_in_a_url(case: Case) -> None:
-    found = [
-        where
-        for where, text in strings(
-            {"Resources": case.stack.resources, "Outputs": case.stack.outputs}
-        )
-        if CREDENTIALS_IN_URL.search(text)
-    ]
+    found = [where for where, text in strings(everything(case)) if CREDENTIALS_IN_URL.search(text)]
     assert found == []
 
 
@@ -163,9 +177,12 @@ def test_the_secret_scan_catches_a_planted_password(key: str, value: Any) -> Non
 # --------------------------------------------------------------------------- literals
 
 
-def test_the_authored_template_has_no_account_region_or_partition_literal(
-    source: dict[str, Any],
-) -> None:
+AUTHORED = ["template.yaml", *sorted(p.name for p in (REPO_ROOT / "compute").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("path", AUTHORED)
+def test_the_authored_template_has_no_account_region_or_partition_literal(path: str) -> None:
+    source = load_source(REPO_ROOT / (path if path == "template.yaml" else f"compute/{path}"))
     scanned = {
         section: source.get(section, {})
         for section in ("Resources", "Outputs", "Conditions", "Mappings", "Rules", "Globals")
@@ -195,6 +212,9 @@ def test_the_rendered_template_has_no_literal_beyond_what_the_sam_transform_writ
             checked = {k: v for k, v in resource["Properties"].items() if k != "ManagedPolicyArns"}
         findings += literal_findings(checked, name, supplied)
     findings += literal_findings(case.stack.outputs, "Outputs", supplied)
+    for stack_name, nested in case.stack.nested.items():
+        findings += literal_findings(nested.resources, stack_name, supplied)
+        findings += literal_findings(nested.outputs, f"{stack_name}/Outputs", supplied)
     assert findings == []
 
 
@@ -222,6 +242,13 @@ def test_the_documented_outputs_exist_with_descriptions_and_point_at_the_right_t
     for name, value in EXPECTED_OUTPUTS.items():
         assert outputs[name]["Value"] == value, name
     assert outputs["JobEndpointUrl"]["Value"] == case.stack.props("JobSubscription")["Endpoint"]
+    host = (
+        "${ExpressApiService.Outputs.Endpoint}"
+        if case.variant.express
+        else "${ApiService.ServiceUrl}"
+    )
+    assert outputs["ApiUrl"]["Value"] == {"Fn::Sub": f"https://{host}"}
+    assert outputs["ComputePlatform"]["Value"] == case.variant.platform
     for name, output in outputs.items():
         assert isinstance(output.get("Description"), str), name
         assert len(output["Description"]) > 10, name

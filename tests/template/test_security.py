@@ -78,6 +78,9 @@ def test_the_cluster_refuses_plain_connections_and_stores_scram_passwords(
 
 
 def test_the_connector_sends_postgresql_only_to_the_databases_security_group(case: Case) -> None:
+    if case.variant.express:
+        assert "ConnectorToDatabase" not in case.stack.resources
+        return
     connector = case.stack.props("ConnectorSecurityGroup")
     egress_5432 = [
         rule
@@ -109,9 +112,13 @@ def test_a_rate_limit_puts_a_rate_based_web_acl_with_logs_in_front_of_the_api_se
     assert rate["Statement"]["RateBasedStatement"]["Limit"] == "1000"
     assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
     assert rate["Action"] == {"Block": {}}
+    scope = rate["Statement"]["RateBasedStatement"]["ScopeDownStatement"]
+    job_path = scope["NotStatement"]["Statement"]["ByteMatchStatement"]
+    assert (job_path["SearchString"], job_path["PositionalConstraint"]) == ("/jobs", "STARTS_WITH")
     association = stack.props("ApiWebAclAssociation")
     assert association["ResourceArn"] == {"Fn::GetAtt": ["ApiService", "ServiceArn"]}
     assert association["WebACLArn"] == {"Fn::GetAtt": ["ApiWebAcl", "Arn"]}
+    assert "ExpressWebAclAssociation" not in stack.resources
     assert stack.props("ApiWebAclLogGroup")["LogGroupName"]["Fn::Sub"].startswith("aws-waf-logs-")
 
 
@@ -119,6 +126,9 @@ def test_a_rate_limit_puts_a_rate_based_web_acl_with_logs_in_front_of_the_api_se
 def test_app_runner_roles_trust_only_this_accounts_app_runner_where_it_names_the_account(
     case: Case, role: str
 ) -> None:
+    if case.variant.express:
+        assert role not in case.stack.resources
+        return
     (statement,) = case.stack.props(role)["AssumeRolePolicyDocument"]["Statement"]
 
     assert statement["Condition"] == {
@@ -133,3 +143,14 @@ def test_the_app_connects_with_verify_full_against_the_shipped_bundle(case: Case
     assert "sslmode=verify-full" in url["Template"]
     assert "sslrootcert=/app/certs/rds-global-bundle.pem" in url["Template"]
     assert "sslmode=require" not in url["Template"]
+
+
+def test_on_ecs_express_the_web_acl_goes_on_the_load_balancer_express_manages() -> None:
+    stack = rendered(ApiRateLimit="1000", ComputePlatform="EcsExpress", Tracing="false")
+
+    association = stack.props("ExpressWebAclAssociation")
+    assert association["ResourceArn"] == {
+        "Fn::GetAtt": ["ExpressApiService", "Outputs.LoadBalancerArn"]
+    }
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["ApiWebAcl", "Arn"]}
+    assert "ApiWebAclAssociation" not in stack.resources

@@ -30,7 +30,19 @@ from tests.template.render import source_template
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # AWS names a document may cite that nothing in this repository spells.
-NAMED_ELSEWHERE = {"AWSXRayDaemonWriteAccess"}
+NAMED_ELSEWHERE = {
+    "AWSXRayDaemonWriteAccess",
+    # Secrets Manager and RDS names the rotation document compares against.
+    "AWSPREVIOUS",
+    "RotationSucceeded",
+    "LastRotatedDate",
+    "NextRotationDate",
+    "ManageMasterUserPassword",
+    # ECS names the platform documents cite.
+    "Cluster",
+    "TaskDefinitionArn",
+    "UpdateExpressGatewayService",
+}
 
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 SPAN = re.compile(r"`([^`\n]+)`")

@@ -365,10 +365,19 @@ def test_update_sent_by_a_rollback_runs_nothing_and_succeeds(
 
 
 def test_update_of_a_stack_cloudformation_does_not_know_fails_and_runs_nothing(
-    stand: Stand, job_run_handler: ModuleType, cfn_responses: CfnResponses
+    stand: Stand,
+    job_run_handler: ModuleType,
+    cfn_responses: CfnResponses,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     event = stand.event("update")
-    event["StackId"] = "arn:aws:cloudformation:us-east-1:123456789012:stack/gone/1a2b3c4d"
+    gone = (
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/gone/"
+        "1a2b3c4d-0000-4000-8000-000000000000"
+    )
+    # The function is pinned to that stack, which DescribeStacks no longer knows.
+    monkeypatch.setenv("STACK_ID", gone)
+    event["StackId"] = gone
 
     invoke(job_run_handler, event)
 
