@@ -745,7 +745,7 @@ class Rehearsal:
             "Create",
             "Custom::JobRun",
             "Migrate",
-            self.job_run_properties("bookapp:1"),
+            self.job_run_properties("bookapp:1", Platform=self.platform),
         )
         _expect_success(body, "Custom::JobRun (db_migrate)")
         message_id = str(body["Data"]["MessageId"])
@@ -770,7 +770,7 @@ class Rehearsal:
             "Update",
             "Custom::JobRun",
             "Migrate",
-            self.job_run_properties("bookapp:2"),
+            self.job_run_properties("bookapp:2", Platform=self.platform),
         )
         _expect_success(body, "Custom::JobRun Update")
         if body["PhysicalResourceId"] != before:
@@ -786,7 +786,7 @@ class Rehearsal:
             "Delete",
             "Custom::JobRun",
             "Migrate",
-            self.job_run_properties("bookapp:2"),
+            self.job_run_properties("bookapp:2", Platform=self.platform),
         )
         _expect_success(body, "Custom::JobRun Delete")
         if len(self.job_runs()) != count:
@@ -924,8 +924,14 @@ class Rehearsal:
         return body, "SUCCESS, the old endpoint no longer gets jobs"
 
     def migrate_through_the_new_endpoint(self) -> tuple[dict[str, Any], str]:
-        """What Custom::JobRun does on every deploy: db_migrate through the job path."""
-        message_id = self.publish("db_migrate")
+        """The Update of Custom::JobRun that a new ComputePlatform (Migrate's Platform property)
+        makes CloudFormation send: db_migrate through the job path, to the new app."""
+        properties = {**self.properties["Migrate"], "Platform": self.platform}
+        body = self.custom_resource(
+            "JobRunFunction", "Update", "Custom::JobRun", "Migrate", properties
+        )
+        _expect_success(body, "Custom::JobRun Update (new Platform)")
+        message_id = str(body["Data"]["MessageId"])
         run = self.wait_for_run(message_id, timeout=15)
         if run["status"] != "succeeded":
             raise StepFailedError(f"db_migrate (message {message_id}) ended {run['status']}")
@@ -949,7 +955,10 @@ class Rehearsal:
             "Custom::HttpsSubscription Delete of the old subscription",
             lambda: self.unsubscribe_old_endpoint(old_arn, old_properties),
         )
-        run("db_migrate through the new job endpoint", self.migrate_through_the_new_endpoint)
+        run(
+            "Custom::JobRun Update (new Platform): db_migrate on the new app",
+            self.migrate_through_the_new_endpoint,
+        )
 
         def stop_old_app() -> tuple[None, str]:
             if old_app is None:

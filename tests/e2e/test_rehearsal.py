@@ -754,7 +754,7 @@ def test_switching_to_ecs_express_moves_the_app_and_its_subscription_and_keeps_t
         "start the app with the ECS Express contract beside the App Runner one",
         "Custom::HttpsSubscription Update to the new job endpoint",
         "Custom::HttpsSubscription Delete of the old subscription",
-        "db_migrate through the new job endpoint",
+        "Custom::JobRun Update (new Platform): db_migrate on the new app",
         "stop the App Runner app",
     ]
     assert all(r.ok for r in switched)
