@@ -25,8 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from bench.stats import ratio, spread
 from harness.cfn_receiver import CfnResponseReceiver
 from harness.lambda_runtime import (
@@ -35,7 +33,7 @@ from harness.lambda_runtime import (
     custom_resource_event,
     function_spec_from_template,
 )
-from harness.moto_server import MotoServer
+from harness.moto_server import MotoServer, moto_client
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
@@ -97,14 +95,7 @@ class Stand:
 
 def _stand(moto_url: str) -> Stand:
     def client(service: str) -> Any:
-        make: Any = boto3.client
-        return make(
-            service,
-            endpoint_url=moto_url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-        )
+        return moto_client(service, moto_url, REGION)
 
     secrets = client("secretsmanager")
     database = {

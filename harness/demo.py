@@ -34,8 +34,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-import boto3
-
 from harness.cfn_receiver import CfnResponseReceiver
 from harness.lambda_runtime import (
     LambdaFunction,
@@ -122,17 +120,6 @@ class Reporter:
         return "\n".join(lines)
 
 
-def _client(service: str, endpoint_url: str) -> Any:
-    make: Any = boto3.client
-    return make(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-    )
-
-
 def _expect_success(body: Mapping[str, Any], what: str) -> None:
     if body.get("Status") != "SUCCESS":
         raise StepFailedError(f"{what} answered {body.get('Status')}: {body.get('Reason')}")
@@ -193,7 +180,7 @@ class Rehearsal:
     def client(self, service: str) -> Any:
         if self.moto is None:
             raise RuntimeError("moto's server is not running")
-        return _client(service, self.moto.url)
+        return self.moto.client(service)
 
     def close(self) -> None:
         """Stops every process and removes the folders; a second Ctrl-C meanwhile is ignored."""

@@ -26,6 +26,7 @@ from tests.functions.secret_environment.seeds import (
     Invoke,
     Secrets,
     database_secret,
+    event_for,
 )
 from tests.support.events import load_event
 
@@ -34,22 +35,6 @@ STACK_ID = (
     "5b2a1c60-7b61-11e6-9a41-93e812345678"
 )
 PHYSICAL_ID = core.physical_id(STACK_ID, "AppEnvironment")
-
-
-def event_for(name: str, secrets: Secrets, **overrides: Any) -> dict[str, Any]:
-    """An event file with its secrets pointed at the seeded ones (and its `Old` ones too)."""
-    properties: dict[str, Any] = {"Variables": secrets.variables()}
-    event = load_event(f"secret_environment/{name}")
-    if "TargetSecretArn" in event["ResourceProperties"]:
-        properties["TargetSecretArn"] = secrets.target_arn
-    properties.update(overrides)
-    event = load_event(f"secret_environment/{name}", **properties)
-    old = event.get("OldResourceProperties")
-    if old is not None:
-        old["Variables"] = secrets.variables()
-        if "TargetSecretArn" in old:
-            old["TargetSecretArn"] = secrets.target_arn
-    return event
 
 
 def assert_no_secret_in(text: str, *values: str) -> None:
