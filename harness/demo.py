@@ -169,6 +169,7 @@ class Rehearsal:
         self.children: list[ChildProcess] = []
         self.physical_ids: dict[str, str] = {}
         self.properties: dict[str, dict[str, Any]] = {}
+        # The MessageId of each job the deploy published (publish_jobs), by job name.
         self.message_ids: dict[str, str] = {}
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -505,7 +506,6 @@ class Rehearsal:
         message_id = _find_message_id(output)
         if message_id is None:
             raise StepFailedError(f"publish-job {job} printed no MessageId: {output[-500:]}")
-        self.message_ids[job] = message_id
         return message_id
 
     def job_runs(self) -> list[dict[str, Any]]:
@@ -526,6 +526,7 @@ class Rehearsal:
     def publish_jobs(self) -> tuple[list[dict[str, Any]], str]:
         for job in JOBS:
             message_id = self.publish(job)
+            self.message_ids[job] = message_id
             run = self.wait_for_run(message_id, timeout=15)
             if run["job"] != job or run["status"] != "succeeded":
                 raise StepFailedError(f"{job} (message {message_id}) ended {run['status']}")

@@ -1,11 +1,13 @@
 """The rehearsal of `make demo`, run once per module, for the end-to-end tests to inspect and poke.
 
 The fixture fails loudly (with the step that failed) when the deploy part of the rehearsal does;
-every test then reads the state of the running stand-ins, or posts to the running app.
+every test then reads the state of the running stand-ins, or posts to the running app. Tests run
+in any order (pytest-randomly shuffles them): each one that changes the stack puts it back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -19,8 +21,12 @@ from harness.processes import wait_until
 from tests.support.subscriber import CapturingSubscriber
 
 
-@pytest.fixture(scope="module")
-def rehearsal() -> Iterator[Rehearsal]:
+@contextlib.contextmanager
+def deployed_rehearsal() -> Iterator[Rehearsal]:
+    """A rehearsal after its deploy steps, closed on the way out.
+
+    Fails the test (naming the step that failed) when the deploy does.
+    """
     stack = Rehearsal(reporter=Reporter(out=None))
     try:
         stack.deploy()
@@ -39,6 +45,12 @@ def rehearsal() -> Iterator[Rehearsal]:
         yield stack
     finally:
         stack.close()
+
+
+@pytest.fixture(scope="module")
+def rehearsal() -> Iterator[Rehearsal]:
+    with deployed_rehearsal() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
