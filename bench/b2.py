@@ -94,10 +94,7 @@ class Stand:
 
 
 def _stand(moto_url: str) -> Stand:
-    def client(service: str) -> Any:
-        return moto_client(service, moto_url, REGION)
-
-    secrets = client("secretsmanager")
+    secrets = moto_client("secretsmanager", moto_url, REGION)
     database = {
         "engine": "postgres",
         "username": "bookapp",
@@ -113,7 +110,7 @@ def _stand(moto_url: str) -> Stand:
         target_secret_arn=secrets.create_secret(Name="bench-app-environment", SecretString="{}")[
             "ARN"
         ],
-        topic_arn=client("sns").create_topic(
+        topic_arn=moto_client("sns", moto_url, REGION).create_topic(
             Name="bench-jobs", Attributes={"SignatureVersion": "2"}
         )["TopicArn"],
     )
