@@ -4,7 +4,7 @@ Runs B1 and B2 (or one of them), writes `<results-dir>/<name>.json` (machine, ve
 parameters, raw samples; ignored by git) and `<summaries-dir>/<name>.json` (the same without the
 raw samples, a few KB: what is committed for a published run), and prints a short table.
 `--smoke` runs both tiny (a few requests, one cold start, no third-party validator) so the code
-keeps working; its figures mean nothing, and its summaries are ignored by git too.
+keeps working; its figures mean nothing, and its summaries (`<time>-smoke.json`) are ignored by git.
 """
 
 from __future__ import annotations
