@@ -1,8 +1,10 @@
-"""`python -m bench [--smoke] [--only b1|b2] [--results-dir DIR] [--name NAME]`.
+"""`python -m bench [--smoke] [--only b1|b2] [--results-dir DIR] [--summaries-dir DIR] [--name N]`.
 
 Runs B1 and B2 (or one of them), writes `<results-dir>/<name>.json` (machine, versions,
-parameters, raw samples) and prints a short table. `--smoke` runs both tiny (a few requests, one
-cold start, no third-party validator) so the code keeps working; its figures mean nothing.
+parameters, raw samples; ignored by git) and `<summaries-dir>/<name>.json` (the same without the
+raw samples, a few KB: what is committed for a published run), and prints a short table.
+`--smoke` runs both tiny (a few requests, one cold start, no third-party validator) so the code
+keeps working; its figures mean nothing, and its summaries (`<time>-smoke.json`) are ignored by git.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from bench import b1, b2
 from bench.machine import machine_info, versions
 from bench.report import table
+from bench.summary import SUMMARIES_DIR, write_summary
 from harness.postgres import PostgresError, find_bindir
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -29,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny run: checks the code, not speed")
     parser.add_argument("--only", choices=("b1", "b2"), help="run one benchmark")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--summaries-dir", type=Path, default=SUMMARIES_DIR)
     parser.add_argument("--name", help="result file name without .json (default: date and kind)")
     args = parser.parse_args(argv)
     started = datetime.datetime.now(datetime.UTC)
@@ -61,9 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     partial = path.with_suffix(".json.tmp")
     partial.write_text(json.dumps(result, indent=1) + "\n")
     partial.replace(path)
+    summary = write_summary(result, args.summaries_dir)
     print()
     print(table(result))
-    print(f"\nresults: {path}")
+    print(f"\nresults: {path}\nsummary: {summary}")
     return 0
 
 

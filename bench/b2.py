@@ -30,8 +30,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from bench.stats import ratio, spread
 from harness.cfn_receiver import CfnResponseReceiver
 from harness.lambda_runtime import (
@@ -40,7 +38,7 @@ from harness.lambda_runtime import (
     custom_resource_event,
     function_spec_from_template,
 )
-from harness.moto_server import MotoServer
+from harness.moto_server import MotoServer, moto_client
 from harness.processes import stop_server_thread
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,23 +106,12 @@ class Stand:
     result_queue_url: str
 
 
-def _moto_client(moto_url: str, service: str) -> Any:
-    make: Any = boto3.client
-    return make(
-        service,
-        endpoint_url=moto_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-    )
-
-
 class ReportingJobsService:
     """Stands in for the jobs service: every job message asking for a report gets a `succeeded`
     result on the results queue, as the app sends it once a run is recorded."""
 
     def __init__(self, moto_url: str, queue_url: str) -> None:
-        sqs = _moto_client(moto_url, "sqs")
+        sqs = moto_client("sqs", moto_url, REGION)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -158,10 +145,7 @@ class ReportingJobsService:
 
 
 def _stand(moto_url: str) -> Stand:
-    def client(service: str) -> Any:
-        return _moto_client(moto_url, service)
-
-    secrets = client("secretsmanager")
+    secrets = moto_client("secretsmanager", moto_url, REGION)
     database = {
         "engine": "postgres",
         "username": "bookapp",
@@ -177,13 +161,15 @@ def _stand(moto_url: str) -> Stand:
         target_secret_arn=secrets.create_secret(Name="bench-app-environment", SecretString="{}")[
             "ARN"
         ],
-        topic_arn=client("sns").create_topic(
+        topic_arn=moto_client("sns", moto_url, REGION).create_topic(
             Name=TOPIC_ARN.rsplit(":", 1)[1], Attributes={"SignatureVersion": "2"}
         )["TopicArn"],
-        job_run_topic_arn=client("sns").create_topic(
+        job_run_topic_arn=moto_client("sns", moto_url, REGION).create_topic(
             Name="bench-job-run", Attributes={"SignatureVersion": "2"}
         )["TopicArn"],
-        result_queue_url=client("sqs").create_queue(QueueName="bench-job-results")["QueueUrl"],
+        result_queue_url=moto_client("sqs", moto_url, REGION).create_queue(
+            QueueName="bench-job-results"
+        )["QueueUrl"],
     )
 
 
@@ -321,7 +307,7 @@ def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[s
             stand = _stand(moto.url)
             jobs_service = ReportingJobsService(moto.url, stand.result_queue_url)
             stack.callback(jobs_service.close)
-            _moto_client(moto.url, "sns").subscribe(
+            moto_client("sns", moto.url, REGION).subscribe(
                 TopicArn=stand.job_run_topic_arn, Protocol="http", Endpoint=jobs_service.url
             )
             specs = _specs(stand)

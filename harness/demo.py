@@ -43,8 +43,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-import boto3
-
 from harness.cfn_receiver import CfnResponseReceiver
 from harness.contract import (
     PLATFORM_LABELS,
@@ -175,17 +173,6 @@ class Reporter:
         return "\n".join(lines)
 
 
-def _client(service: str, endpoint_url: str) -> Any:
-    make: Any = boto3.client
-    return make(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
-    )
-
-
 def _expect_success(body: Mapping[str, Any], what: str) -> None:
     if body.get("Status") != "SUCCESS":
         raise StepFailedError(f"{what} answered {body.get('Status')}: {body.get('Reason')}")
@@ -247,6 +234,7 @@ class Rehearsal:
         self.children: list[ChildProcess] = []
         self.physical_ids: dict[str, str] = {}
         self.properties: dict[str, dict[str, Any]] = {}
+        # The MessageId of each job the deploy published (publish_jobs), by job name.
         self.message_ids: dict[str, str] = {}
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -258,7 +246,7 @@ class Rehearsal:
     def client(self, service: str) -> Any:
         if self.moto is None:
             raise RuntimeError("moto's server is not running")
-        return _client(service, self.moto.url)
+        return self.moto.client(service)
 
     def close(self) -> None:
         """Stops every process and removes the folders; a second Ctrl-C meanwhile is ignored."""
@@ -682,7 +670,6 @@ class Rehearsal:
         message_id = _find_message_id(output)
         if message_id is None:
             raise StepFailedError(f"publish-job {job} printed no MessageId: {output[-500:]}")
-        self.message_ids[job] = message_id
         return message_id
 
     def job_runs(self) -> list[dict[str, Any]]:
@@ -703,6 +690,7 @@ class Rehearsal:
     def publish_jobs(self) -> tuple[list[dict[str, Any]], str]:
         for job in PUBLISHED_JOBS:
             message_id = self.publish(job)
+            self.message_ids[job] = message_id
             run = self.wait_for_run(message_id, timeout=15)
             if run["job"] != job or run["status"] != "succeeded":
                 raise StepFailedError(f"{job} (message {message_id}) ended {run['status']}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
+
+import boto3
 
 from harness.processes import (
     ChildProcess,
@@ -24,6 +26,20 @@ from harness.processes import (
 
 # moto answers its own dashboard API without any AWS signature: a cheap readiness probe.
 _READY_PATH = "/moto-api/data.json"
+REGION = "us-east-1"
+
+
+def moto_client(service: str, endpoint_url: str, region: str = REGION) -> Any:
+    """A boto3 client for `service` at `endpoint_url` (moto's server, or a proxy in front of it),
+    with moto's fake credentials, so no real ones are ever looked up."""
+    make: Any = boto3.client
+    return make(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+    )
 
 
 class MotoServer(Service):
@@ -77,6 +93,10 @@ class MotoServer(Service):
         if self._child is not None and not self._child.alive():
             raise RuntimeError(f"moto's server exited:\n{self._child.log_tail()}")
         return True if http_status(self.url + _READY_PATH) == 200 else None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` on this server."""
+        return moto_client(service, self.url)
 
     def stop(self) -> None:
         if self._child is not None:

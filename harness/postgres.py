@@ -49,7 +49,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from harness.processes import ChildProcess, PortInUseError, bind_failed, start_on_free_port
+from harness.processes import (
+    ChildProcess,
+    PortInUseError,
+    bind_failed,
+    free_port,
+    start_on_free_port,
+)
 
 __all__ = [
     "PostgresError",
@@ -92,13 +98,6 @@ def find_bindir() -> Path:
         "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); "
         "run `make postgres` or `apt-get install postgresql`"
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -333,7 +332,7 @@ class PostgresServer:
             what="PostgreSQL",
             attempts=PORT_ATTEMPTS,
             first_port=self.port,
-            pick=_free_port,
+            pick=free_port,
         )
 
     def _launch(self, port: int, timeout: float) -> None:
@@ -453,7 +452,7 @@ def running_postgres(bindir: Path | None = None) -> Iterator[PostgresServer]:
     as_postgres = os.geteuid() == 0
     root = Path(tempfile.mkdtemp(prefix="harness-pg-"))
     server = PostgresServer(
-        root=root, bindir=bindir or find_bindir(), port=_free_port(), _as_postgres=as_postgres
+        root=root, bindir=bindir or find_bindir(), port=free_port(), _as_postgres=as_postgres
     )
     try:
         if as_postgres:

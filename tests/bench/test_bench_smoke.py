@@ -20,6 +20,7 @@ import pytest
 
 from bench.b1 import SMOKE as B1_SMOKE
 from bench.report import table
+from bench.summary import summarize
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,12 +28,24 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smoke_result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the smoke run wrote into: `results/s.json` and `summaries/s.json`."""
     if not (REPO_ROOT / ".aws-sam" / "build" / "template.yaml").exists():
         pytest.fail("run `make build` first: B2 starts the functions sam build made")
-    results = tmp_path_factory.mktemp("bench-results")
+    out = tmp_path_factory.mktemp("bench")
     process = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(results), "--name", "s"],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--smoke",
+            "--results-dir",
+            str(out / "results"),
+            "--summaries-dir",
+            str(out / "summaries"),
+            "--name",
+            "s",
+        ],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
@@ -43,7 +56,12 @@ def smoke_result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
     assert "B1 target" in process.stdout
     assert "B2 function" in process.stdout
-    document: dict[str, Any] = json.loads((results / "s.json").read_text())
+    return out
+
+
+@pytest.fixture(scope="module")
+def smoke_result(smoke_run: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((smoke_run / "results" / "s.json").read_text())
     return document
 
 
@@ -110,3 +128,17 @@ def test_the_printed_table_renders_from_the_document(smoke_result: dict[str, Any
     text = table(smoke_result)
     assert "real ÷ (b)" in text
     assert "SecretEnvironmentFunction" in text
+
+
+def test_the_run_also_wrote_its_summary_without_the_raw_samples(
+    smoke_run: Path, smoke_result: dict[str, Any]
+) -> None:
+    summary_path = smoke_run / "summaries" / "s.json"
+    summary = json.loads(summary_path.read_text())
+
+    assert summary == summarize(smoke_result)
+    assert summary_path.stat().st_size < (smoke_run / "results" / "s.json").stat().st_size
+    # The keys the README and a reader of the full result use are where they were.
+    assert smoke_result["b1"]["ratios"]["real_over_floor_b"] is not None
+    for function in smoke_result["b2"]["functions"].values():
+        assert function["ratio_median"] is not None

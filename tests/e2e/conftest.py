@@ -1,11 +1,13 @@
 """The rehearsal of `make demo`, run once per module, for the end-to-end tests to inspect and poke.
 
 The fixture fails loudly (with the step that failed) when the deploy part of the rehearsal does;
-every test then reads the state of the running stand-ins, or posts to the running app.
+every test then reads the state of the running stand-ins, or posts to the running app. Tests run
+in any order (pytest-randomly shuffles them): each one that changes the stack puts it back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -18,9 +20,25 @@ from harness.demo import JOB_PATH, Rehearsal, Reporter
 from harness.processes import wait_until
 from tests.support.subscriber import CapturingSubscriber
 
+# What the built template gives the app's container on either platform (harness/contract.py).
+CONTRACT_VARIABLES = {
+    "APP_ROLE",
+    "PORT",
+    "JOB_PATH",
+    "JOB_TOPIC_ARN",
+    "ENABLE_OTEL",
+    "AWS_REGION",
+    "SECRETS_FINGERPRINT",
+    "JOB_RESULTS_QUEUE_URL",
+}
 
-@pytest.fixture(scope="module")
-def rehearsal() -> Iterator[Rehearsal]:
+
+@contextlib.contextmanager
+def deployed_rehearsal() -> Iterator[Rehearsal]:
+    """A rehearsal after its deploy steps, closed on the way out.
+
+    Fails the test (naming the step that failed) when the deploy does.
+    """
     stack = Rehearsal(reporter=Reporter(out=None))
     try:
         stack.deploy()
@@ -39,6 +57,12 @@ def rehearsal() -> Iterator[Rehearsal]:
         yield stack
     finally:
         stack.close()
+
+
+@pytest.fixture(scope="module")
+def rehearsal() -> Iterator[Rehearsal]:
+    with deployed_rehearsal() as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +101,19 @@ def post_envelope(rehearsal: Rehearsal, envelope: dict[str, Any]) -> tuple[int, 
         return error.code, json.loads(error.read() or b"{}")
 
 
-def app_log(rehearsal: Rehearsal) -> list[dict[str, Any]]:
-    """The running app's JSON log lines so far (anything else it printed is skipped)."""
+def app_log(rehearsal: Rehearsal, *, every_instance: bool = False) -> list[dict[str, Any]]:
+    """The running app's JSON log lines so far (anything else it printed is skipped); with
+    `every_instance`, also those of the app processes that ran before it (a test may have
+    replaced the app, as a deployment replaces instances)."""
     if rehearsal.app is None:
         raise RuntimeError("the app is not running")
+    text = (
+        rehearsal.app.log_path.read_text(errors="replace")
+        if every_instance
+        else rehearsal.app.output()
+    )
     entries: list[dict[str, Any]] = []
-    for line in rehearsal.app.output().splitlines():
+    for line in text.splitlines():
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:

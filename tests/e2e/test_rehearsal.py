@@ -1,17 +1,15 @@
 """End to end: the rehearsal of the deploy and the job flow, with failures on the real processes.
 
 One rehearsal runs per module (PostgreSQL, moto's server, the built functions in the Lambda
-runtime, the app). Tests run in file order: the deploy checks with the app on App Runner's
-container contract, then the failure cases on the running stack, then a switch of the compute
-platform to ECS Express and the job flow on its contract (the same stand-ins, reused: only the
-app's contract differs), then Update and Delete of the custom resources, then the check that
-nothing is left behind.
+runtime, the app). Tests run in any order: each reads what the deploy did or what it did itself,
+and one that stops a process or adds a resource puts the stack back as it found it. Update and
+Delete of the deployed resources, and the closing, end a rehearsal: test_demo_lifecycle.py has
+them, on a rehearsal of its own.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import threading
@@ -25,16 +23,16 @@ import pytest
 
 from bookapp.jobs import SEED_BOOKS
 from bookapp.web import READY_CACHE_SECONDS
-from harness.contract import parse_secret_reference
-from harness.demo import APP_DIR, JOBS, Rehearsal, _client
+from harness.demo import APP_DIR, JOBS, Rehearsal
 from harness.lambda_runtime import (
     STACK_ID,
     LambdaFunction,
     custom_resource_event,
     run_custom_resource,
 )
+from harness.moto_server import moto_client
 from harness.processes import PortInUseError, free_port, http_status, wait_until
-from tests.e2e.conftest import app_log, job_answers, post_envelope
+from tests.e2e.conftest import CONTRACT_VARIABLES, app_log, job_answers, post_envelope
 from tests.support.subscriber import CapturingSubscriber
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -52,16 +50,6 @@ def _readyz_becomes(rehearsal: Rehearsal, status: int) -> bool:
 
 
 START_APP = "start the app (APP_ROLE=all) with the App Runner contract"
-CONTRACT_VARIABLES = {
-    "APP_ROLE",
-    "PORT",
-    "JOB_PATH",
-    "JOB_TOPIC_ARN",
-    "ENABLE_OTEL",
-    "AWS_REGION",
-    "SECRETS_FINGERPRINT",
-    "JOB_RESULTS_QUEUE_URL",
-}
 
 
 def test_every_deploy_step_succeeded_in_order(rehearsal: Rehearsal) -> None:
@@ -103,7 +91,7 @@ def test_the_deploys_job_run_migrated_the_schema_through_the_app_and_its_report(
     assert rehearsal.schema_revision() == "0001"
     reported = [
         line
-        for line in app_log(rehearsal)
+        for line in app_log(rehearsal, every_instance=True)
         if line.get("message_id") == message_id and line["message"] == "job result reported"
     ]
     assert len(reported) == 1
@@ -148,11 +136,12 @@ def test_the_subscription_is_confirmed_and_points_at_the_job_endpoint(
     assert attributes["Attributes"]["Endpoint"] == f"{rehearsal.app_url}/jobs"
 
 
-def test_each_published_job_ran_once_and_succeeded(rehearsal: Rehearsal) -> None:
-    runs = rehearsal.job_runs()
+def test_each_job_the_deploy_published_ran_once_and_succeeded(rehearsal: Rehearsal) -> None:
+    published = set(rehearsal.message_ids.values())
+    runs = [run for run in rehearsal.job_runs() if run["message_id"] in published]
     assert sorted(run["job"] for run in runs) == sorted(JOBS)
     assert {run["status"] for run in runs} == {"succeeded"}
-    assert {run["message_id"] for run in runs} == set(rehearsal.message_ids.values())
+    assert {run["message_id"] for run in runs} == published
 
 
 def test_books_lists_the_seeded_books(rehearsal: Rehearsal) -> None:
@@ -269,7 +258,7 @@ def test_a_forged_subscription_confirmation_is_never_confirmed(rehearsal: Rehear
     assert rehearsal.sns_proxy is not None
     proxy = rehearsal.sns_proxy
     subscriber = CapturingSubscriber("/confirmations")
-    arn = _client("sns", proxy.url).subscribe(
+    arn = moto_client("sns", proxy.url).subscribe(
         TopicArn=rehearsal.resources.topic_arn,
         Protocol="http",
         Endpoint=subscriber.url,
@@ -737,91 +726,103 @@ def test_the_built_function_sends_nothing_to_a_response_url_that_is_not_cloudfor
     assert rehearsal.postgres.password not in log
 
 
-def test_switching_to_ecs_express_moves_the_app_and_its_subscription_and_keeps_the_data(
+def test_a_target_naming_the_database_secret_by_partial_arn_is_refused_and_nothing_written(
     rehearsal: Rehearsal,
 ) -> None:
-    old_app, old_url = rehearsal.app, rehearsal.app_url
-    old_contract, old_environment = rehearsal.contract, dict(rehearsal.app_environment)
-    old_arn = rehearsal.physical_ids["JobSubscription"]
-    runs_before = rehearsal.job_runs()
-    assert old_app is not None
-    assert old_contract is not None
+    secrets = rehearsal.client("secretsmanager")
+    database = rehearsal.resources.database_secret_arn
+    before = secrets.get_secret_value(SecretId=database)
+    partial = database.removesuffix(database[-7:])  # without the "-XXXXXX" Secrets Manager adds
+    properties = {
+        **rehearsal.secret_environment_properties("SecretReference", "1"),
+        "TargetSecretArn": partial,
+    }
 
-    rehearsal.switch_platform("EcsExpress")
-
-    switched = rehearsal.reporter.results[-5:]
-    assert [r.name for r in switched] == [
-        "start the app with the ECS Express contract beside the App Runner one",
-        "Custom::HttpsSubscription Update to the new job endpoint",
-        "Custom::HttpsSubscription Delete of the old subscription",
-        "Custom::JobRun Update (new Platform): db_migrate on the new app",
-        "stop the App Runner app",
-    ]
-    assert all(r.ok for r in switched)
-    # The app now runs with the contract of the nested template's Express service: the same
-    # variables and the same secret reference, read as ECS reads ValueFrom.
-    contract = rehearsal.contract
-    assert contract is not None
-    assert (contract.platform, contract.service) == ("EcsExpress", "ExpressApiService")
-    assert contract.source == rehearsal.build_dir / "ExpressApiService" / "template.yaml"
-    assert set(contract.environment) == CONTRACT_VARIABLES
-    unchanged = {k: v for k, v in contract.environment.items() if k != "PORT"}
-    assert unchanged == {k: v for k, v in old_contract.environment.items() if k != "PORT"}
-    assert contract.secrets == old_contract.secrets
-    assert parse_secret_reference(contract.secrets["DATABASE_URL"]).json_key == "DATABASE_URL"
-    assert rehearsal.app_environment["DATABASE_URL"] == old_environment["DATABASE_URL"]
-    # The old app is gone; the subscription moved, confirmed before the old one was removed.
-    assert not old_app.alive()
-    assert rehearsal.app is not old_app
-    assert rehearsal.app_url != old_url
-    new_arn = rehearsal.physical_ids["JobSubscription"]
-    assert new_arn != old_arn
-    sns = rehearsal.client("sns")
-    attributes = sns.get_subscription_attributes(SubscriptionArn=new_arn)["Attributes"]
-    assert (attributes["Endpoint"], attributes["PendingConfirmation"]) == (
-        f"{rehearsal.app_url}/jobs",
-        "false",
+    body = rehearsal.custom_resource(
+        "SecretEnvironmentFunction",
+        "Create",
+        "Custom::SecretEnvironment",
+        "SelfTargetEnvironment",
+        properties,
     )
-    left = sns.list_subscriptions_by_topic(TopicArn=rehearsal.resources.topic_arn)
-    assert old_arn not in {s["SubscriptionArn"] for s in left["Subscriptions"]}
-    # The data stayed: every earlier run is still recorded, plus the migration on the new app.
-    runs_after = rehearsal.job_runs()
-    assert runs_after[: len(runs_before)] == runs_before
-    assert [run["job"] for run in runs_after[len(runs_before) :]] == ["db_migrate"]
-    # The whole job flow on the new contract.
-    message_id = rehearsal.publish("test_book_job")
-    assert rehearsal.wait_for_run(message_id, timeout=15)["status"] == "succeeded"
-    assert job_answers(rehearsal, message_id, count=1) == [200]
-    books, _detail = rehearsal.check_books()
-    assert sorted(book["isbn"] for book in books) == sorted(book["isbn"] for book in SEED_BOOKS)
+
+    assert body["Status"] == "FAILED"
+    assert "the target must be a secret of its own" in body["Reason"]
+    after = secrets.get_secret_value(SecretId=database)
+    assert (after["VersionId"], after["SecretString"]) == (
+        before["VersionId"],
+        before["SecretString"],
+    )
 
 
-def test_update_and_delete_of_the_custom_resources_succeed(rehearsal: Rehearsal) -> None:
-    rehearsal.update_and_delete()
-    last_six = rehearsal.reporter.results[-6:]
-    assert [result.name for result in last_six] == [
-        "Custom::SecretEnvironment Update",
-        "Custom::HttpsSubscription Update",
-        "Custom::JobRun Update (new Revision)",
-        "Custom::JobRun Delete",
-        "Custom::HttpsSubscription Delete",
-        "Custom::SecretEnvironment Delete",
-    ]
-    assert all(result.ok for result in last_six)
+def test_delete_of_a_secret_environment_leaves_its_target_secret_and_value(
+    rehearsal: Rehearsal,
+) -> None:
+    secrets = rehearsal.client("secretsmanager")
+    # A target of its own, as the template's: created without a value, outside the resource.
+    target = secrets.create_secret(Name="rehearsal-delete-check-target")["ARN"]
+    properties = {
+        **rehearsal.secret_environment_properties("SecretReference", "1"),
+        "TargetSecretArn": target,
+    }
+    try:
+        created = rehearsal.custom_resource(
+            "SecretEnvironmentFunction",
+            "Create",
+            "Custom::SecretEnvironment",
+            "DeleteCheckEnvironment",
+            properties,
+        )
+        assert created["Status"] == "SUCCESS", created["Reason"]
+        written = secrets.get_secret_value(SecretId=target)
+
+        deleted = rehearsal.custom_resource(
+            "SecretEnvironmentFunction",
+            "Delete",
+            "Custom::SecretEnvironment",
+            "DeleteCheckEnvironment",
+            properties,
+        )
+
+        assert deleted["Status"] == "SUCCESS", deleted["Reason"]
+        kept = secrets.get_secret_value(SecretId=target)
+        assert (kept["VersionId"], kept["SecretString"]) == (
+            written["VersionId"],
+            written["SecretString"],
+        )
+        assert "DATABASE_URL" in json.loads(kept["SecretString"])
+    finally:
+        rehearsal.physical_ids.pop("DeleteCheckEnvironment", None)
+        secrets.delete_secret(SecretId=target, ForceDeleteWithoutRecovery=True)
 
 
-def test_nothing_is_left_behind_after_the_rehearsal_closes(rehearsal: Rehearsal) -> None:
-    pids = rehearsal.pids()
-    folders = [rehearsal.workdir]
-    if rehearsal.postgres is not None:
-        folders.append(rehearsal.postgres.root)
-    rehearsal.close()
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-    for folder in folders:
-        assert not Path(folder).exists()
-    assert rehearsal.postgres is not None
-    for port in (rehearsal.postgres.port, rehearsal.app_port):
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+def test_delete_leaves_a_subscription_of_another_topic_alone(rehearsal: Rehearsal) -> None:
+    sns = rehearsal.client("sns")
+    other_topic = sns.create_topic(Name="rehearsal-someone-else")["TopicArn"]
+    foreign = sns.subscribe(
+        TopicArn=other_topic,
+        Protocol="http",
+        Endpoint=f"http://127.0.0.1:{free_port()}/elsewhere",  # never published to
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    # A Delete whose physical id is a subscription of another topic than its TopicArn.
+    rehearsal.physical_ids["ForeignSubscription"] = foreign
+    try:
+        body = rehearsal.custom_resource(
+            "HttpsSubscriptionFunction",
+            "Delete",
+            "Custom::HttpsSubscription",
+            "ForeignSubscription",
+            rehearsal.subscription_properties(),
+        )
+
+        assert body["Status"] == "SUCCESS", body["Reason"]
+        assert body["PhysicalResourceId"] == foreign
+        listed = sns.list_subscriptions_by_topic(TopicArn=other_topic)["Subscriptions"]
+        assert [s["SubscriptionArn"] for s in listed] == [foreign]
+        attributes = sns.get_subscription_attributes(SubscriptionArn=foreign)["Attributes"]
+        assert attributes["PendingConfirmation"] == "false"
+    finally:
+        rehearsal.physical_ids.pop("ForeignSubscription", None)
+        sns.unsubscribe(SubscriptionArn=foreign)
+        sns.delete_topic(TopicArn=other_topic)

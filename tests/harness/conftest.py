@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from harness.moto_server import MotoServer
@@ -17,17 +15,6 @@ from tests.support.subscriber import CapturingSubscriber
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     with MotoServer(tmp_path_factory.mktemp("moto")) as server:
         yield server
-
-
-def aws_client(service: str, endpoint_url: str) -> Any:
-    make: Any = boto3.client
-    return make(
-        service,
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @pytest.fixture

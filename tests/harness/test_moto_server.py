@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.moto_server import MotoServer
+from harness.moto_server import MotoServer, moto_client
 from harness.processes import http_status
-from tests.harness.conftest import aws_client
 
 
 def test_moto_server_answers_secrets_manager_and_sns_on_loopback(moto_server: MotoServer) -> None:
-    secrets = aws_client("secretsmanager", moto_server.url)
+    secrets = moto_client("secretsmanager", moto_server.url)
     arn = secrets.create_secret(Name="harness-check", SecretString="{}")["ARN"]
     assert secrets.get_secret_value(SecretId=arn)["SecretString"] == "{}"
     assert moto_server.url.startswith("http://127.0.0.1:")

@@ -93,9 +93,9 @@ def test_a_port_taken_before_the_first_start_moves_the_server_to_a_free_port(
     taken_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     picks = iter([taken_port])
-    real_free_port = harness.postgres._free_port
+    real_free_port = harness.postgres.free_port
     monkeypatch.setattr(
-        harness.postgres, "_free_port", lambda: next(picks, None) or real_free_port()
+        harness.postgres, "free_port", lambda: next(picks, None) or real_free_port()
     )
     with running_postgres() as server:
         assert server.port != taken_port
@@ -111,7 +111,7 @@ def test_a_port_taken_before_the_first_start_moves_the_server_to_a_free_port(
 def test_a_port_taken_on_every_attempt_fails_naming_the_ports(
     taken_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(harness.postgres, "_free_port", lambda: taken_port)
+    monkeypatch.setattr(harness.postgres, "free_port", lambda: taken_port)
     with (
         pytest.raises(
             RuntimeError, match=f"PostgreSQL found its port taken 3 times .*{taken_port}"

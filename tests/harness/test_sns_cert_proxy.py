@@ -16,10 +16,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from harness import sns_cert_proxy
-from harness.moto_server import MotoServer
+from harness.moto_server import MotoServer, moto_client
 from harness.processes import free_port
 from harness.sns_cert_proxy import SnsCertProxy
-from tests.harness.conftest import aws_client
 from tests.support.subscriber import CapturingSubscriber
 
 
@@ -37,7 +36,7 @@ def _string_to_sign(envelope: dict[str, str]) -> bytes:
 def test_an_unsigned_certificate_download_through_the_proxy_verifies_motos_signature(
     proxy: SnsCertProxy, subscriber: CapturingSubscriber
 ) -> None:
-    sns = aws_client("sns", proxy.url)  # the API call itself goes through the proxy too
+    sns = moto_client("sns", proxy.url)  # the API call itself goes through the proxy too
     topic = sns.create_topic(Name="proxy-check", Attributes={"SignatureVersion": "2"})["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=subscriber.url)
     sns.publish(TopicArn=topic, Message='{"job": "test_book_job"}')
@@ -62,7 +61,7 @@ def test_an_unsigned_certificate_download_through_the_proxy_verifies_motos_signa
 def test_moto_itself_refuses_the_same_unsigned_download(
     moto_server: MotoServer, subscriber: CapturingSubscriber
 ) -> None:
-    sns = aws_client("sns", moto_server.url)
+    sns = moto_client("sns", moto_server.url)
     topic = sns.create_topic(Name="direct-check")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=subscriber.url)
     sns.publish(TopicArn=topic, Message="hello")
@@ -102,7 +101,7 @@ def _wait_for(condition: Callable[[], bool]) -> None:
 def test_a_subscription_stays_pending_until_the_endpoint_confirms_with_the_signed_token(
     handshake: SnsCertProxy, subscriber: CapturingSubscriber
 ) -> None:
-    sns = aws_client("sns", handshake.url)
+    sns = moto_client("sns", handshake.url)
     topic = sns.create_topic(Name="handshake")["TopicArn"]
     arn = sns.subscribe(
         TopicArn=topic, Protocol="http", Endpoint=subscriber.url, ReturnSubscriptionArn=True
@@ -131,7 +130,7 @@ def test_a_subscription_stays_pending_until_the_endpoint_confirms_with_the_signe
 def test_confirm_subscription_with_a_wrong_token_is_refused(
     handshake: SnsCertProxy, subscriber: CapturingSubscriber
 ) -> None:
-    sns = aws_client("sns", handshake.url)
+    sns = moto_client("sns", handshake.url)
     topic = sns.create_topic(Name="handshake-wrong")["TopicArn"]
     arn = sns.subscribe(
         TopicArn=topic, Protocol="http", Endpoint=subscriber.url, ReturnSubscriptionArn=True
@@ -145,7 +144,7 @@ def test_an_endpoint_that_never_answers_leaves_the_subscription_pending_after_re
     handshake: SnsCertProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sns_cert_proxy, "CONFIRMATION_RETRY_SECONDS", 0.05)
-    sns = aws_client("sns", handshake.url)
+    sns = moto_client("sns", handshake.url)
     topic = sns.create_topic(Name="handshake-down")["TopicArn"]
     arn = sns.subscribe(
         TopicArn=topic,

@@ -90,7 +90,11 @@ def write_target(
     document: str,
     source_arns: Iterable[str],
 ) -> TargetWrite:
-    """Put `document` into the target secret unless it already holds exactly that."""
+    """Put `document` into the target secret unless it already holds exactly that.
+
+    Refuses, before writing, a target that is one of the secrets read (`source_arns`, the ARNs
+    GetSecretValue answered for the Variables' SecretIds).
+    """
     subject = f"TargetSecretArn {target_secret_arn}"
     sources = set(source_arns)
     current: str | None = None
@@ -108,7 +112,10 @@ def write_target(
         arn, version_id = response["ARN"], response["VersionId"]
         current = response.get("SecretString")
         created = response.get("CreatedDate")
-    if arn in sources or target_secret_arn in sources:
+    # Both sides are the full ARNs GetSecretValue answered, whatever form the template used (a
+    # name, a partial ARN, a full ARN). A target without a value keeps the ARN it was given: it
+    # cannot be a source, which was just read.
+    if arn in sources:
         raise PropertyError(
             f"{subject} is also a SecretId of Variables; the target must be a secret of its own"
         )

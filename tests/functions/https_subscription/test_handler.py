@@ -282,6 +282,76 @@ def test_update_in_place_removes_the_redrive_policy_when_it_is_taken_out(
     assert "RedrivePolicy" not in attributes(arn)
 
 
+def test_update_in_place_of_a_pending_subscription_waits_for_the_confirmation_like_create(
+    pending_subscriptions: PendingControl,
+    subscription_handler: ModuleType,
+    cfn_responses: CfnResponses,
+    fake_clock: FakeClock,
+) -> None:
+    arn = existing_subscription()
+    assert attributes(arn)["PendingConfirmation"] == "true"
+    pending_subscriptions.confirm_after = 2
+
+    invoke(subscription_handler, with_physical_id("https_subscription/update-in-place", arn))
+
+    body = cfn_responses.only
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert body["PhysicalResourceId"] == arn
+    assert body["Data"] == {"SubscriptionArn": arn}
+    # Answered only once the endpoint had confirmed: two polls saw it pending.
+    assert len(fake_clock.sleeps) == 2
+    attrs = attributes(arn)
+    assert attrs["PendingConfirmation"] == "false"
+    assert json.loads(attrs["DeliveryPolicy"])["healthyRetryPolicy"]["numRetries"] == 30
+    assert [s["SubscriptionArn"] for s in subscriptions()] == [arn]
+
+
+def test_update_in_place_of_a_subscription_that_never_confirms_fails_in_bounded_time(
+    pending_subscriptions: PendingControl,
+    subscription_handler: ModuleType,
+    cfn_responses: CfnResponses,
+    fake_clock: FakeClock,
+) -> None:
+    arn = existing_subscription()
+    event = with_physical_id(
+        "https_subscription/update-in-place", arn, ConfirmationTimeoutSeconds="45"
+    )
+    started = time.monotonic()
+
+    invoke(subscription_handler, event)
+
+    assert time.monotonic() - started < 5
+    body = cfn_responses.only
+    assert body["Status"] == "FAILED"
+    assert ENDPOINT in body["Reason"]
+    assert "did not confirm the SNS subscription within 45 s" in body["Reason"]
+    assert sum(fake_clock.sleeps) == pytest.approx(45)
+    # Still the same subscription: an in-place update never replaces it, even when it fails.
+    assert body["PhysicalResourceId"] == arn
+    assert [s["SubscriptionArn"] for s in subscriptions()] == [arn]
+    assert attributes(arn)["PendingConfirmation"] == "true"
+
+
+def test_update_in_place_of_a_pending_subscription_waits_no_longer_than_the_lambda_has_left(
+    pending_subscriptions: PendingControl,
+    subscription_handler: ModuleType,
+    cfn_responses: CfnResponses,
+    fake_clock: FakeClock,
+) -> None:
+    arn = existing_subscription()
+
+    invoke(
+        subscription_handler,
+        with_physical_id("https_subscription/update-in-place", arn),
+        LambdaContext(timeout_seconds=100),
+    )
+
+    body = cfn_responses.only
+    assert body["Status"] == "FAILED"
+    assert sum(fake_clock.sleeps) <= 100 - subscription_handler.MARGIN_SECONDS
+    assert "within 70 s" in body["Reason"]
+
+
 def test_update_with_a_new_endpoint_makes_a_new_subscription_and_leaves_the_old_for_delete(
     aws: None, subscription_handler: ModuleType, cfn_responses: CfnResponses
 ) -> None:
@@ -486,6 +556,21 @@ def test_create_fails_with_a_reason_naming_the_missing_right_when_access_is_deni
     assert body["Status"] == "FAILED"
     assert "Access denied" in body["Reason"]
     assert "sns:Subscribe" in body["Reason"]
+
+
+def test_delete_of_a_subscription_of_another_topic_makes_no_sns_call_at_all(
+    subscription_handler: ModuleType, stubbed: tuple[Any, Stubber], cfn_responses: CfnResponses
+) -> None:
+    _, stubber = stubbed
+    other = "arn:aws:sns:us-east-1:123456789012:someone-else:2f1c4a6e-7b8d-4e9f-a0b1-c2d3e4f5a6b7"
+
+    # Nothing is queued: a GetSubscriptionAttributes or an Unsubscribe would fail the Stubber.
+    with stubber:
+        invoke(subscription_handler, with_physical_id("https_subscription/delete", other))
+
+    body = cfn_responses.only
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert body["PhysicalResourceId"] == other
 
 
 def test_delete_succeeds_when_sns_refuses_to_unsubscribe_a_pending_subscription(

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tests.support.events import load_event
+
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
@@ -64,6 +66,22 @@ class Secrets:
         value = self.client.get_secret_value(SecretId=self.target_arn)["SecretString"]
         document: dict[str, str] = json.loads(value)
         return document
+
+
+def event_for(name: str, secrets: Secrets, **overrides: Any) -> dict[str, Any]:
+    """An event file with its secrets pointed at the seeded ones (and its `Old` ones too)."""
+    properties: dict[str, Any] = {"Variables": secrets.variables()}
+    event = load_event(f"secret_environment/{name}")
+    if "TargetSecretArn" in event["ResourceProperties"]:
+        properties["TargetSecretArn"] = secrets.target_arn
+    properties.update(overrides)
+    event = load_event(f"secret_environment/{name}", **properties)
+    old = event.get("OldResourceProperties")
+    if old is not None:
+        old["Variables"] = secrets.variables()
+        if "TargetSecretArn" in old:
+            old["TargetSecretArn"] = secrets.target_arn
+    return event
 
 
 type Invoke = Callable[[dict[str, Any]], dict[str, Any]]

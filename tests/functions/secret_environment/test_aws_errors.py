@@ -20,6 +20,7 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from secret_environment import secrets_manager
+from secret_environment.core import PropertyError
 from tests.functions.secret_environment.seeds import (
     API_TOKEN,
     DB_PASSWORD,
@@ -294,3 +295,37 @@ def test_the_handlers_client_takes_the_region_lambda_sets_in_aws_region(
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
 
     assert handler_module.secrets_client().meta.region_name == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param(API.removesuffix("-GhIjKl"), id="partial-arn"),
+        pytest.param(API, id="full-arn"),
+    ],
+)
+def test_write_target_refuses_a_target_that_resolves_to_a_source_and_sends_no_write(
+    given: str,
+) -> None:
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        # Secrets Manager answers the full ARN whatever form the request named the secret by.
+        stubber.add_response("get_secret_value", secret_value(API, API_TOKEN), {"SecretId": given})
+
+        with pytest.raises(PropertyError, match="the target must be a secret of its own"):
+            secrets_manager.write_target(client, given, '{"API_TOKEN":"x"}', [DATABASE, API])
+
+        # No PutSecretValue was queued: the Stubber would have refused one.
+        stubber.assert_no_pending_responses()
+
+
+def test_delete_calls_secrets_manager_not_at_all(
+    stubbed: tuple[SecretsManagerClient, Stubber], invoke: Invoke
+) -> None:
+    # Nothing is queued: any call, a DeleteSecret of the target above all, would fail the Stubber.
+    event = load_event("secret_environment/delete")
+
+    body = invoke(event)
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert body["PhysicalResourceId"] == event["PhysicalResourceId"]

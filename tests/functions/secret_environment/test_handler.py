@@ -26,6 +26,7 @@ from tests.functions.secret_environment.seeds import (
     Invoke,
     Secrets,
     database_secret,
+    event_for,
 )
 from tests.support.events import load_event
 
@@ -34,22 +35,6 @@ STACK_ID = (
     "5b8a2f10-ca9e-11f0-8de9-0a1b2c3d4e5f"
 )
 PHYSICAL_ID = core.physical_id(STACK_ID, "AppEnvironment")
-
-
-def event_for(name: str, secrets: Secrets, **overrides: Any) -> dict[str, Any]:
-    """An event file with its secrets pointed at the seeded ones (and its `Old` ones too)."""
-    properties: dict[str, Any] = {"Variables": secrets.variables()}
-    event = load_event(f"secret_environment/{name}")
-    if "TargetSecretArn" in event["ResourceProperties"]:
-        properties["TargetSecretArn"] = secrets.target_arn
-    properties.update(overrides)
-    event = load_event(f"secret_environment/{name}", **properties)
-    old = event.get("OldResourceProperties")
-    if old is not None:
-        old["Variables"] = secrets.variables()
-        if "TargetSecretArn" in old:
-            old["TargetSecretArn"] = secrets.target_arn
-    return event
 
 
 def assert_no_secret_in(text: str, *values: str) -> None:
@@ -474,18 +459,75 @@ def test_target_that_is_also_a_source_is_refused_before_anything_is_written(
     assert value == database_secret()
 
 
-def test_target_given_by_another_arn_form_of_a_source_is_refused(
-    secrets: Secrets, invoke: Invoke
+def arn_forms(secrets: Secrets, full_arn: str) -> dict[str, str]:
+    """The ways a template can name one secret: its name, its partial ARN, its full ARN."""
+    name = secrets.client.describe_secret(SecretId=full_arn)["Name"]
+    return {"name": name, "partial ARN": full_arn.removesuffix(full_arn[-7:]), "full ARN": full_arn}
+
+
+def source_state(secrets: Secrets, arn: str) -> tuple[str, list[str]]:
+    """A source secret's current value and every version id it has."""
+    value = secrets.client.get_secret_value(SecretId=arn)["SecretString"]
+    versions = secrets.client.list_secret_version_ids(SecretId=arn)["Versions"]
+    return value, sorted(version["VersionId"] for version in versions)
+
+
+SOURCE_FORMS = ["name", "partial ARN", "full ARN"]
+TARGET_FORMS = ["partial ARN", "full ARN"]  # TargetSecretArn must be an ARN (tested above)
+
+
+@pytest.mark.parametrize("target_form", TARGET_FORMS)
+@pytest.mark.parametrize("source_form", SOURCE_FORMS)
+@pytest.mark.parametrize("delivery", ["create", "update"])
+def test_target_naming_a_source_in_any_form_is_refused_before_anything_is_written(
+    source_form: str, target_form: str, delivery: str, secrets: Secrets, invoke: Invoke
 ) -> None:
-    variables = [{"Name": "DB_PASSWORD", "SecretId": "bookstack-database", "Key": "password"}]
+    # The API token secret is the second source read: the check must cover every source.
+    token = arn_forms(secrets, secrets.api_token_arn)
+    variables = [
+        *secrets.variables()[:2],
+        {"Name": "API_TOKEN", "SecretId": token[source_form]},
+    ]
+    before = source_state(secrets, secrets.api_token_arn)
 
     body = invoke(
-        event_for("create", secrets, Variables=variables, TargetSecretArn=secrets.database_arn)
+        event_for(delivery, secrets, Variables=variables, TargetSecretArn=token[target_form])
     )
 
     assert body["Status"] == "FAILED"
     assert "the target must be a secret of its own" in body["Reason"]
-    assert len(secrets.client.list_secret_version_ids(SecretId=secrets.database_arn)["Versions"])
+    assert token[target_form] in body["Reason"]
+    assert source_state(secrets, secrets.api_token_arn) == before
+    assert source_state(secrets, secrets.api_token_arn)[0] == API_TOKEN
+    assert secrets.target_versions() == []
+
+
+@pytest.mark.parametrize("target_form", TARGET_FORMS)
+def test_target_given_as_a_partial_or_full_arn_of_its_own_secret_is_written(
+    target_form: str, secrets: Secrets, invoke: Invoke
+) -> None:
+    target = arn_forms(secrets, secrets.target_arn)[target_form]
+
+    body = invoke(event_for("create", secrets, TargetSecretArn=target))
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert secrets.target_value()["API_TOKEN"] == API_TOKEN
+    assert source_state(secrets, secrets.api_token_arn)[0] == API_TOKEN
+
+
+def test_target_whose_name_begins_with_a_sources_name_is_a_secret_of_its_own(
+    secrets: Secrets, invoke: Invoke
+) -> None:
+    # "bookstack-api-token" is a prefix of this name (and of its ARNs), yet another secret.
+    lookalike = secrets.client.create_secret(Name="bookstack-api-token-copy")["ARN"]
+    variables = [{"Name": "API_TOKEN", "SecretId": "bookstack-api-token"}]
+
+    body = invoke(event_for("create", secrets, Variables=variables, TargetSecretArn=lookalike))
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    written = secrets.client.get_secret_value(SecretId=lookalike)["SecretString"]
+    assert json.loads(written) == {"API_TOKEN": API_TOKEN}
+    assert source_state(secrets, secrets.api_token_arn)[0] == API_TOKEN
 
 
 def test_missing_target_secret_fails_naming_it(secrets: Secrets, invoke: Invoke) -> None:

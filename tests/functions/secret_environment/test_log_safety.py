@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -23,16 +22,8 @@ from tests.functions.secret_environment.seeds import (
     SECRET_VALUES,
     Invoke,
     Secrets,
+    event_for,
 )
-from tests.support.events import load_event
-
-
-def event_for(name: str, secrets: Secrets, **overrides: Any) -> dict[str, Any]:
-    properties: dict[str, Any] = {"Variables": secrets.variables()}
-    if not name.endswith("plain_text"):
-        properties["TargetSecretArn"] = secrets.target_arn
-    properties.update(overrides)
-    return load_event(f"secret_environment/{name}", **properties)
 
 
 def logged_text(caplog: pytest.LogCaptureFixture) -> str:
@@ -79,11 +70,7 @@ def debug_capture(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def test_a_successful_request_at_debug_logs_no_secret_value(
     name: str, secrets: Secrets, invoke: Invoke, debug_capture: pytest.LogCaptureFixture
 ) -> None:
-    event = event_for(name, secrets)
-    if "OldResourceProperties" in event:
-        event["OldResourceProperties"]["Variables"] = secrets.variables()
-
-    body = invoke(event)
+    body = invoke(event_for(name, secrets))
 
     assert body["Status"] == "SUCCESS", body["Reason"]
     assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
