@@ -53,7 +53,8 @@ OnDelete = Literal["Retain", "Delete"]
 
 
 class PropertyError(ValueError):
-    """A property (or the function's pinned environment) is wrong; the message is the Reason."""
+    """A property (or the function's pinned environment) is wrong; the message is the Reason
+    (at most 256 characters, or crhelper keeps only its end)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def parse_service_arn(value: object, where: str = "ServiceArn") -> Service:
     match = _SERVICE_ARN.match(value.strip())
     if match is None:
         raise PropertyError(
-            f"{where} {value[:200]!r} is not an App Runner service ARN "
+            f"{where} {value[:100]!r} is not an App Runner service ARN "
             "(arn:<partition>:apprunner:<region>:<account>:service/<name>/<32 hex id>)"
         )
     return Service(match["name"], match["id"], match["region"], value.strip())
@@ -122,7 +123,7 @@ def parse_retention(value: object) -> int:
     if value in (None, ""):
         raise PropertyError("RetentionInDays is required: days CloudWatch Logs keeps the logs")
     text = str(value).strip()
-    if isinstance(value, bool) or not text.isdigit():
+    if isinstance(value, bool) or not text.removeprefix("-").isdigit():
         raise PropertyError(f"RetentionInDays must be a whole number of days, got {value!r}")
     days = int(text)
     if days not in RETENTION_DAYS:
@@ -181,10 +182,9 @@ def find_pinned(service: Service, pinned: tuple[Service, ...]) -> Service | None
 
 def require_pinned(service: Service, pinned: tuple[Service, ...]) -> None:
     if service.arn and not any(service.arn == other.arn for other in pinned):
-        names = ", ".join(other.arn for other in pinned)
         raise PropertyError(
-            f"ServiceArn {service.arn} is not a service of this stack ({names}); "
-            "this function sets retention only on its own stack's services' log groups"
+            f"ServiceArn {service.arn} is not a service of this stack ({SERVICE_ARNS_VARIABLE}); "
+            "refused"
         )
 
 

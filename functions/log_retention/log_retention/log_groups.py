@@ -35,7 +35,8 @@ def _explain(error: Exception, action: str, group: str) -> LogGroupError:
     logger.warning("logs:%s on %s failed: %s", action, group, error)
     if isinstance(error, ClientError):
         code = _code(error)
-        message = str(error.response.get("Error", {}).get("Message", ""))[:160]
+        # crhelper keeps only the last 240 characters of a longer Reason.
+        message = str(error.response.get("Error", {}).get("Message", ""))[:60]
         if code in _DENIED:
             return LogGroupError(
                 f"Access denied: the function's role may not call logs:{action} on log group "
@@ -47,7 +48,9 @@ def _explain(error: Exception, action: str, group: str) -> LogGroupError:
                 "retry the deploy"
             )
         return LogGroupError(f"logs:{action} on {group} failed: {code}: {message}")
-    return LogGroupError(f"logs:{action} on {group} failed: {type(error).__name__}: {error}")
+    return LogGroupError(
+        f"logs:{action} on {group} failed: {type(error).__name__}: {str(error)[:60]}"
+    )
 
 
 def apply_retention(client: CloudWatchLogsClient, group: str, days: int) -> bool:
