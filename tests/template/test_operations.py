@@ -274,17 +274,37 @@ def test_the_log_group_check_catches_a_function_without_retention(case: Case) ->
 def test_every_app_runner_service_gets_retention_on_its_own_log_groups(case: Case) -> None:
     stack = case.stack
     services = stack.of_type("AWS::AppRunner::Service")
-    custom = stack.of_type("Custom::LogRetention")
-    assert sorted(
-        c["Properties"]["ServiceArn"]["Fn::GetAtt"][0] for c in custom.values()
-    ) == sorted(services)
+    custom = {
+        name: resource
+        for name, resource in stack.of_type("Custom::LogRetention").items()
+        if resource["Properties"]["ResourceArn"]["Fn::GetAtt"][1] == "ServiceArn"
+    }
+    owners = sorted(c["Properties"]["ResourceArn"]["Fn::GetAtt"][0] for c in custom.values())
+    assert owners == sorted(services)
+    for name, resource in custom.items():
+        props = resource["Properties"]
+        assert name == props["ResourceArn"]["Fn::GetAtt"][0] + "LogRetention"
+        assert "LogTypes" not in props, name
+
+
+def test_auroras_exported_logs_get_the_retention_too(case: Case) -> None:
+    stack = case.stack
+    props = stack.props("DatabaseLogRetention")
+    assert props["ResourceArn"] == getatt("DatabaseCluster", "DBClusterArn")
+    exported = stack.props("DatabaseCluster")["EnableCloudwatchLogsExports"]
+    assert exported
+    assert props["LogTypes"] == exported
+
+
+def test_every_log_retention_resource_is_served_and_set_alike(case: Case) -> None:
+    custom = case.stack.of_type("Custom::LogRetention")
+    assert len(custom) == (3 if case.variant.jobs == "dedicated" else 2)
     for name, resource in custom.items():
         props = resource["Properties"]
         assert props["ServiceToken"] == getatt("LogRetentionFunction", "Arn"), name
         assert props["RetentionInDays"] == "30", name
         assert props["OnDelete"] == "Retain", name
         assert 120 < int(props["ServiceTimeout"]) <= 3600, name
-        assert name == props["ServiceArn"]["Fn::GetAtt"][0] + "LogRetention"
 
 
 def test_every_log_group_a_resource_names_is_kept_with_retention(case: Case) -> None:
@@ -305,7 +325,7 @@ def test_every_log_group_a_resource_names_is_kept_with_retention(case: Case) -> 
 # --------------------------------------------------------------------------- the function's rights
 
 
-def test_the_log_retention_function_may_touch_exactly_the_services_log_groups(
+def test_the_log_retention_function_may_touch_exactly_the_log_groups_of_its_resources(
     ops: OpsCase,
 ) -> None:
     stack, variant = ops.stack, ops.variant
@@ -335,15 +355,18 @@ def test_the_log_retention_function_may_touch_exactly_the_services_log_groups(
             ]
         }
         for service in services
+    ] + [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+            "/aws/rds/cluster/${DatabaseCluster}/*"
+        }
     ]
-    pinned = stack.props("LogRetentionFunction")["Environment"]["Variables"]["SERVICE_ARNS"]
-    if variant.jobs == "dedicated":
-        assert pinned == {"Fn::Sub": "${ApiService.ServiceArn},${JobService.ServiceArn}"}
-    else:
-        assert pinned == getatt("ApiService", "ServiceArn")
+    pinned = stack.props("LogRetentionFunction")["Environment"]["Variables"]["RESOURCE_ARNS"]
+    arns = ",".join(f"${{{service}.ServiceArn}}" for service in services)
+    assert pinned == {"Fn::Sub": f"{arns},${{DatabaseCluster.DBClusterArn}}"}
 
 
-def test_app_runners_log_groups_follow_the_on_delete_choice(ops: OpsCase) -> None:
+def test_aws_created_log_groups_follow_the_on_delete_choice(ops: OpsCase) -> None:
     for resource in ops.stack.of_type("Custom::LogRetention").values():
         assert resource["Properties"]["OnDelete"] == ops.variant.service_logs
 

@@ -272,7 +272,7 @@ def test_database_url_arrives_as_a_secret_or_a_variable_and_the_fingerprint_alwa
 def test_custom_resources_set_a_service_timeout_their_function_finishes_within(case: Case) -> None:
     stack = case.stack
     custom = {k: v for k, v in stack.resources.items() if v["Type"].startswith("Custom::")}
-    log_retention = {"ApiServiceLogRetention"} | (
+    log_retention = {"ApiServiceLogRetention", "DatabaseLogRetention"} | (
         {"JobServiceLogRetention"} if case.variant.jobs == "dedicated" else set()
     )
     assert set(custom) == {"AppEnvironment", "JobSubscription"} | log_retention

@@ -1,4 +1,4 @@
-"""Fixtures for Custom::LogRetention: moto's CloudWatch Logs, the handler pinned to the services of
+"""Fixtures for Custom::LogRetention: moto's CloudWatch Logs, the handler pinned to the resources of
 the event files (events/log_retention), and helpers to read what moto holds."""
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ JOBS_ARN = (
     f"arn:aws:apprunner:{REGION}:123456789012:service/JobService-Hj3Gf5Dd1Ss2/"
     "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 )
+CLUSTER_ARN = f"arn:aws:rds:{REGION}:123456789012:cluster:bookapp-databasecluster-q1w2e3r4t5y6"
+CLUSTER_PREFIX = "/aws/rds/cluster/bookapp-databasecluster-q1w2e3r4t5y6"
 PREFIX = f"/aws/apprunner/{SERVICE_NAME}/{OLD_ID}"
 NEW_PREFIX = f"/aws/apprunner/{SERVICE_NAME}/{NEW_ID}"
 
@@ -36,8 +38,8 @@ def retention_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
 
     get_client = module.get_client  # tests may replace it; the cache is cleared on the original
     get_client.cache_clear()
-    # The template pins the stack's current services; here the api and jobs services of the events.
-    monkeypatch.setenv("SERVICE_ARNS", f"{SERVICE_ARN},{JOBS_ARN}")
+    # The template pins the stack's current resources: the events' services and cluster.
+    monkeypatch.setenv("RESOURCE_ARNS", f"{SERVICE_ARN},{JOBS_ARN},{CLUSTER_ARN}")
     # crhelper sleeps before answering a Delete (to let logs flush); not in tests.
     monkeypatch.setattr(module.helper, "_sleep_on_delete", 0)
     yield module

@@ -17,12 +17,13 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.functions.log_retention.conftest import (
+    CLUSTER_ARN,
+    CLUSTER_PREFIX,
     JOBS_ARN,
     NEW_PREFIX,
     PREFIX,
     REPLACED_ARN,
     SERVICE_ARN,
-    SERVICE_NAME,
     existing_groups,
     groups_of,
     logs,
@@ -60,8 +61,6 @@ def test_create_makes_both_log_groups_with_the_retention_and_answers_their_names
     assert body["Data"] == {
         "ServiceLogGroup": f"{PREFIX}/service",
         "ApplicationLogGroup": f"{PREFIX}/application",
-        "ServiceName": SERVICE_NAME,
-        "ServiceId": PREFIX.rsplit("/", 1)[1],
     }
     assert existing_groups() == sorted(groups_of(PREFIX))
     assert [retention(group) for group in groups_of(PREFIX)] == [30, 30]
@@ -107,7 +106,7 @@ def test_a_duplicated_create_answers_the_same_and_makes_nothing_twice(
 def test_create_for_the_jobs_service_names_its_own_groups(
     aws: None, retention_handler: ModuleType, cfn_responses: CfnResponses
 ) -> None:
-    invoke(retention_handler, load_event("log_retention/create", ServiceArn=JOBS_ARN))
+    invoke(retention_handler, load_event("log_retention/create", ResourceArn=JOBS_ARN))
 
     body = cfn_responses.only
     assert body["Status"] == "SUCCESS", body["Reason"]
@@ -115,6 +114,57 @@ def test_create_for_the_jobs_service_names_its_own_groups(
         "/aws/apprunner/JobService-Hj3Gf5Dd1Ss2/0a1b2c3d4e5f60718293a4b5c6d7e8f9"
     )
     assert all(group.startswith(body["PhysicalResourceId"]) for group in existing_groups())
+
+
+def test_create_for_the_database_cluster_sets_retention_on_its_exported_logs(
+    aws: None, retention_handler: ModuleType, cfn_responses: CfnResponses
+) -> None:
+    invoke(retention_handler, load_event("log_retention/create-database"))
+
+    body = cfn_responses.only
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert body["PhysicalResourceId"] == CLUSTER_PREFIX
+    assert body["Data"] == {"PostgresqlLogGroup": f"{CLUSTER_PREFIX}/postgresql"}
+    assert existing_groups() == [f"{CLUSTER_PREFIX}/postgresql"]
+    assert retention(f"{CLUSTER_PREFIX}/postgresql") == 30
+
+
+@pytest.mark.parametrize(
+    ("log_types", "reason"),
+    [
+        (None, "LogTypes is required for an Aurora cluster"),
+        ([], "LogTypes is required for an Aurora cluster"),
+        (["postgresql", "postgresql"], "LogTypes names postgresql twice"),
+        (["../postgresql"], "is not a log type name"),
+    ],
+)
+def test_a_database_cluster_needs_the_log_types_it_exports(
+    aws: None,
+    retention_handler: ModuleType,
+    cfn_responses: CfnResponses,
+    log_types: object,
+    reason: str,
+) -> None:
+    invoke(retention_handler, load_event("log_retention/create-database", LogTypes=log_types))
+
+    body = cfn_responses.only
+    assert body["Status"] == "FAILED"
+    assert reason in body["Reason"]
+    assert existing_groups() == []
+
+
+def test_delete_of_the_database_cluster_with_on_delete_delete_removes_its_log_group(
+    aws: None, retention_handler: ModuleType, cfn_responses: CfnResponses
+) -> None:
+    invoke(retention_handler, load_event("log_retention/create-database"))
+    event = load_event("log_retention/create-database", OnDelete="Delete")
+    event["RequestType"] = "Delete"
+    event["PhysicalResourceId"] = CLUSTER_PREFIX
+
+    invoke(retention_handler, event)
+
+    assert cfn_responses.last["Status"] == "SUCCESS"
+    assert existing_groups() == []
 
 
 # ------------------------------------------------------------------------------------ Update
@@ -141,7 +191,7 @@ def test_a_replaced_service_gets_its_new_groups_and_a_new_physical_id(
 ) -> None:
     invoke(retention_handler, load_event("log_retention/create"))
     # CloudFormation updated the function's environment to the new service before this request.
-    monkeypatch.setenv("SERVICE_ARNS", f"{REPLACED_ARN},{JOBS_ARN}")
+    monkeypatch.setenv("RESOURCE_ARNS", f"{REPLACED_ARN},{JOBS_ARN},{CLUSTER_ARN}")
 
     invoke(retention_handler, load_event("log_retention/update-replaced-service"))
 
@@ -224,7 +274,7 @@ def test_the_old_service_of_a_replacement_keeps_its_groups_even_with_on_delete_d
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     invoke(retention_handler, load_event("log_retention/create"))
-    monkeypatch.setenv("SERVICE_ARNS", f"{REPLACED_ARN},{JOBS_ARN}")
+    monkeypatch.setenv("RESOURCE_ARNS", f"{REPLACED_ARN},{JOBS_ARN},{CLUSTER_ARN}")
 
     invoke(retention_handler, load_event("log_retention/delete-with-logs"))
 
@@ -264,15 +314,16 @@ def test_delete_with_a_malformed_on_delete_keeps_the_groups_and_succeeds(
 @pytest.mark.parametrize(
     ("override", "reason"),
     [
-        ({"ServiceArn": None}, "ServiceArn is required"),
+        ({"ResourceArn": None}, "ResourceArn is required"),
         (
-            {"ServiceArn": "arn:aws:apprunner:us-east-1:123456789012:service/api"},
-            "is not an App Runner service ARN",
+            {"ResourceArn": "arn:aws:apprunner:us-east-1:123456789012:service/api"},
+            "is neither an App Runner service ARN",
         ),
         (
-            {"ServiceArn": "arn:aws:ecs:us-east-1:123456789012:service/default/api"},
-            "is not an App Runner service ARN",
+            {"ResourceArn": "arn:aws:ecs:us-east-1:123456789012:service/default/api"},
+            "is neither an App Runner service ARN",
         ),
+        ({"LogTypes": ["postgresql"]}, "LogTypes is for Aurora clusters"),
         ({"RetentionInDays": None}, "RetentionInDays is required"),
         ({"RetentionInDays": "8"}, "RetentionInDays 8 is not one CloudWatch Logs accepts"),
         ({"RetentionInDays": "thirty"}, "RetentionInDays must be a whole number of days"),
@@ -302,13 +353,12 @@ def test_a_service_of_another_stack_is_refused(
 ) -> None:
     other = SERVICE_ARN.replace("ApiService-Kq7Lm2Np9Rs4", "someone-elses-api")
 
-    invoke(retention_handler, load_event("log_retention/create", ServiceArn=other))
+    invoke(retention_handler, load_event("log_retention/create", ResourceArn=other))
 
     body = cfn_responses.only
     assert body["Status"] == "FAILED"
-    assert (
-        body["Reason"]
-        == f"ServiceArn {other} is not a service of this stack (SERVICE_ARNS); refused"
+    assert body["Reason"] == (
+        f"ResourceArn {other} is not a resource of this stack (RESOURCE_ARNS); refused"
     )
     assert existing_groups() == []
 
@@ -320,9 +370,9 @@ def test_a_service_in_another_region_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     elsewhere = SERVICE_ARN.replace("us-east-1", "eu-west-1")
-    monkeypatch.setenv("SERVICE_ARNS", elsewhere)
+    monkeypatch.setenv("RESOURCE_ARNS", elsewhere)
 
-    invoke(retention_handler, load_event("log_retention/create", ServiceArn=elsewhere))
+    invoke(retention_handler, load_event("log_retention/create", ResourceArn=elsewhere))
 
     body = cfn_responses.only
     assert body["Status"] == "FAILED"
@@ -338,15 +388,15 @@ def test_without_pinned_services_the_function_refuses_to_act(
     pinned: str | None,
 ) -> None:
     if pinned is None:
-        monkeypatch.delenv("SERVICE_ARNS")
+        monkeypatch.delenv("RESOURCE_ARNS")
     else:
-        monkeypatch.setenv("SERVICE_ARNS", pinned)
+        monkeypatch.setenv("RESOURCE_ARNS", pinned)
 
     invoke(retention_handler, load_event("log_retention/create"))
 
     body = cfn_responses.only
     assert body["Status"] == "FAILED"
-    assert "SERVICE_ARNS" in body["Reason"]
+    assert "RESOURCE_ARNS" in body["Reason"]
     assert existing_groups() == []
 
 
