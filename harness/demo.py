@@ -4,9 +4,12 @@ What runs is the real code: the functions as `sam build` left them, in AWS's Pyt
 interface client; the app with the command its container runs; PostgreSQL with TLS. Only AWS
 itself is stood in for: moto's server for Secrets Manager, SNS and SQS, a local HTTPS endpoint for
 CloudFormation's ResponseURL, a forwarder that lets the app download moto's signing certificates.
+moto's CloudWatch Logs holds the log groups App Runner and Aurora would create; the local app
+stands for an App Runner service named `rehearsal-api` (`APP_ROLE=all`, as in `shared` mode).
 
 The steps follow the deploy order of the stack (Aurora, Custom::SecretEnvironment, the service,
-Custom::HttpsSubscription), then the job flow, then Update and Delete of both custom resources.
+Custom::LogRetention for the service's and the database's log groups, Custom::HttpsSubscription),
+then the job flow, then Update and Delete of the custom resources.
 Each step prints what it did and how long it took, never a secret value. The first failing step
 ends the run with exit status 1 and its name; every process started is stopped on the way out,
 also on Ctrl-C or SIGTERM (a second one during the cleanup is ignored, so the cleanup finishes).
@@ -28,6 +31,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,9 +65,14 @@ BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 REGION = "us-east-1"
 JOB_PATH = "/jobs"
 JOBS = ("db_migrate", "db_seed", "test_book_job")
+FUNCTIONS = ("SecretEnvironmentFunction", "HttpsSubscriptionFunction", "LogRetentionFunction")
+LOG_RETENTION_RESOURCES = ("ApiServiceLogRetention", "DatabaseLogRetention")
 # How many ports the app tries when another process takes the picked one first.
 APP_PORT_ATTEMPTS = 3
 DATABASE_URL_TEMPLATE = "postgresql://{username}:{password}@{host}:{port}/{dbname}?sslmode=require"
+# What the template's LogRetentionDays defaults to, and the value the Update step sets.
+LOG_RETENTION_DAYS = 30
+UPDATED_LOG_RETENTION_DAYS = 7
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -147,6 +156,9 @@ class Resources:
     topic_arn: str = ""
     dead_letter_queue_arn: str = ""
     dead_letter_queue_url: str = ""
+    # The ARNs App Runner and RDS would give the local app's service and the database cluster.
+    service_arn: str = ""
+    cluster_arn: str = ""
 
 
 class Rehearsal:
@@ -304,6 +316,11 @@ class Rehearsal:
         res.dead_letter_queue_arn = sqs.get_queue_attributes(
             QueueUrl=res.dead_letter_queue_url, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
+        account = res.topic_arn.split(":")[4]
+        res.service_arn = (
+            f"arn:aws:apprunner:{REGION}:{account}:service/rehearsal-api/{uuid.uuid4().hex}"
+        )
+        res.cluster_arn = f"arn:aws:rds:{REGION}:{account}:cluster:rehearsal-database"
         return res, (
             "database secret (password with URL-hostile characters), target secret, "
             "job topic (SignatureVersion 2), dead-letter queue"
@@ -321,9 +338,14 @@ class Rehearsal:
             "SecretEnvironmentFunction": sns_endpoint,
             "HttpsSubscriptionFunction": {**fast_poll, **sns_endpoint},
         }
-        for logical_id in ("SecretEnvironmentFunction", "HttpsSubscriptionFunction"):
+        # What CloudFormation resolves from the services' and the cluster's ARNs.
+        pinned = {"RESOURCE_ARNS": f"{self.resources.service_arn},{self.resources.cluster_arn}"}
+        for logical_id in FUNCTIONS:
             spec = function_spec_from_template(
-                self.build_dir, logical_id, references={"JobTopic": self.resources.topic_arn}
+                self.build_dir,
+                logical_id,
+                references={"JobTopic": self.resources.topic_arn},
+                environment_overrides=pinned if logical_id == "LogRetentionFunction" else None,
             )
             function = LambdaFunction(
                 spec,
@@ -336,7 +358,7 @@ class Rehearsal:
             )
             self._stack.callback(function.stop)
             self.functions[logical_id] = function.start()
-        return None, "SecretEnvironmentFunction and HttpsSubscriptionFunction in awslambdaric"
+        return None, f"{', '.join(FUNCTIONS)} in awslambdaric"
 
     def secret_environment_properties(self, delivery: str, generation: str) -> dict[str, Any]:
         properties: dict[str, Any] = {
@@ -464,6 +486,71 @@ class Rehearsal:
             raise
         self.app, self.app_port, self.app_environment = app, port, env
         return app
+
+    def log_retention_properties(
+        self, logical_id: str, days: int, on_delete: str
+    ) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "ServiceTimeout": "180",
+            "RetentionInDays": str(days),
+            "OnDelete": on_delete,
+        }
+        if logical_id == "DatabaseLogRetention":
+            properties |= {"ResourceArn": self.resources.cluster_arn, "LogTypes": ["postgresql"]}
+        else:
+            properties["ResourceArn"] = self.resources.service_arn
+        return properties
+
+    def log_groups(self) -> dict[str, int | None]:
+        """{log group: retention in days (None: forever)} of the App Runner and RDS groups."""
+        found: dict[str, int | None] = {}
+        for prefix in ("/aws/apprunner/", "/aws/rds/"):
+            pages = self.client("logs").get_paginator("describe_log_groups")
+            for page in pages.paginate(logGroupNamePrefix=prefix):
+                for group in page["logGroups"]:
+                    found[group["logGroupName"]] = group.get("retentionInDays")
+        return found
+
+    def _log_retention(self, request_type: str, days: int, on_delete: str) -> list[str]:
+        """Sends one request to both log-retention resources; returns the groups they named."""
+        named: list[str] = []
+        for logical_id in LOG_RETENTION_RESOURCES:
+            properties = self.log_retention_properties(logical_id, days, on_delete)
+            body = self.custom_resource(
+                "LogRetentionFunction", request_type, "Custom::LogRetention", logical_id, properties
+            )
+            _expect_success(body, f"Custom::LogRetention {request_type} ({logical_id})")
+            named.extend(str(group) for group in (body.get("Data") or {}).values())
+        return named
+
+    def create_log_retention(self) -> tuple[dict[str, int | None], str]:
+        # App Runner has made the application group already (the app wrote to it); the other
+        # groups do not exist yet: the resource creates them.
+        service_id = self.resources.service_arn.rsplit("/", 1)[1]
+        self.client("logs").create_log_group(
+            logGroupName=f"/aws/apprunner/rehearsal-api/{service_id}/application"
+        )
+        named = self._log_retention("Create", LOG_RETENTION_DAYS, "Retain")
+        groups = self.log_groups()
+        if sorted(named) != sorted(groups) or set(groups.values()) != {LOG_RETENTION_DAYS}:
+            raise StepFailedError(f"log groups after Create: {groups}, answered {named}")
+        return groups, f"SUCCESS, {len(groups)} log groups kept {LOG_RETENTION_DAYS} days"
+
+    def update_log_retention(self) -> tuple[dict[str, int | None], str]:
+        self._log_retention("Update", UPDATED_LOG_RETENTION_DAYS, "Delete")
+        groups = self.log_groups()
+        if len(groups) != 3 or set(groups.values()) != {UPDATED_LOG_RETENTION_DAYS}:
+            raise StepFailedError(f"log groups after Update: {groups}")
+        return groups, (
+            f"SUCCESS, retention {LOG_RETENTION_DAYS} -> {UPDATED_LOG_RETENTION_DAYS} days in place"
+        )
+
+    def delete_log_retention(self) -> tuple[None, str]:
+        self._log_retention("Delete", UPDATED_LOG_RETENTION_DAYS, "Delete")
+        left = self.log_groups()
+        if left:
+            raise StepFailedError(f"log groups left after Delete with OnDelete Delete: {left}")
+        return None, "SUCCESS, OnDelete Delete removed the log groups"
 
     def subscription_properties(self, num_retries: str = "3") -> dict[str, Any]:
         return {
@@ -655,7 +742,7 @@ class Rehearsal:
         run = self.reporter.run
         run("check the sam build output", self.check_build)
         run("start PostgreSQL (stands in for Aurora)", self.start_postgres)
-        run("start moto (Secrets Manager, SNS, SQS)", self.start_moto)
+        run("start moto (Secrets Manager, SNS, SQS, CloudWatch Logs)", self.start_moto)
         run("create the secrets, the job topic and the DLQ", self.create_stack_resources)
         run("start the built functions in the Lambda runtime", self.start_functions)
         run("Custom::SecretEnvironment Create, PlainText", self.create_plain_text_environment)
@@ -664,13 +751,19 @@ class Rehearsal:
             self.create_secret_reference_environment,
         )
         run("start the app (APP_ROLE=all)", self.start_app)
+        run(
+            "Custom::LogRetention Create (the app's and the database's logs)",
+            self.create_log_retention,
+        )
         run("Custom::HttpsSubscription Create", self.create_subscription)
         run("publish db_migrate, db_seed, test_book_job", self.publish_jobs)
         run("GET /books", self.check_books)
 
     def update_and_delete(self) -> None:
-        """Step 8: Update and Delete events for both custom resources."""
+        """Step 8: Update and Delete events for the custom resources."""
         run = self.reporter.run
+        run("Custom::LogRetention Update", self.update_log_retention)
+        run("Custom::LogRetention Delete", self.delete_log_retention)
         run("Custom::SecretEnvironment Update", self.update_environment)
         run("Custom::HttpsSubscription Update", self.update_subscription)
         run("Custom::HttpsSubscription Delete", self.delete_subscription)

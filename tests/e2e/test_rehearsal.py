@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bookapp.jobs import SEED_BOOKS
-from harness.demo import JOBS, Rehearsal
+from harness.demo import JOBS, LOG_RETENTION_DAYS, Rehearsal
 from harness.lambda_runtime import STACK_ID, custom_resource_event, run_custom_resource
 from harness.processes import PortInUseError, free_port, http_status, wait_until
 from tests.e2e.conftest import app_log, job_answers, post_envelope
@@ -335,6 +335,36 @@ def test_an_app_started_on_a_taken_port_reports_the_clash_and_leaves_no_process(
     assert http_status(url + "/healthz") == 200
 
 
+def test_the_apps_and_the_databases_log_groups_keep_the_stacks_retention(
+    rehearsal: Rehearsal,
+) -> None:
+    service_id = rehearsal.resources.service_arn.rsplit("/", 1)[1]
+    prefix = f"/aws/apprunner/rehearsal-api/{service_id}"
+    assert rehearsal.log_groups() == {
+        f"{prefix}/application": LOG_RETENTION_DAYS,
+        f"{prefix}/service": LOG_RETENTION_DAYS,
+        "/aws/rds/cluster/rehearsal-database/postgresql": LOG_RETENTION_DAYS,
+    }
+    assert rehearsal.physical_ids["ApiServiceLogRetention"] == prefix
+    assert rehearsal.physical_ids["DatabaseLogRetention"] == "/aws/rds/cluster/rehearsal-database"
+
+
+def test_the_log_retention_function_refuses_a_service_the_stack_does_not_have(
+    rehearsal: Rehearsal,
+) -> None:
+    stranger = rehearsal.resources.service_arn.replace("rehearsal-api", "someone-elses-api")
+    properties = rehearsal.log_retention_properties("ApiServiceLogRetention", 30, "Delete")
+    properties["ResourceArn"] = stranger
+
+    body = rehearsal.custom_resource(
+        "LogRetentionFunction", "Create", "Custom::LogRetention", "Stranger", properties
+    )
+
+    assert body["Status"] == "FAILED"
+    assert "is not a resource of this stack" in body["Reason"]
+    assert not any("someone-elses-api" in group for group in rehearsal.log_groups())
+
+
 def test_update_and_delete_of_both_custom_resources_succeed(rehearsal: Rehearsal) -> None:
     rehearsal.update_and_delete()
     last_four = rehearsal.reporter.results[-4:]
@@ -345,6 +375,15 @@ def test_update_and_delete_of_both_custom_resources_succeed(rehearsal: Rehearsal
         "Custom::SecretEnvironment Delete",
     ]
     assert all(result.ok for result in last_four)
+
+
+def test_log_retention_was_updated_in_place_and_its_delete_removed_the_groups(
+    rehearsal: Rehearsal,
+) -> None:
+    results = {result.name: result for result in rehearsal.reporter.results}
+    assert results["Custom::LogRetention Update"].ok
+    assert results["Custom::LogRetention Delete"].ok
+    assert rehearsal.log_groups() == {}
 
 
 def test_nothing_is_left_behind_after_the_rehearsal_closes(rehearsal: Rehearsal) -> None:
