@@ -4,8 +4,9 @@ For every sample a new runtime process (`awslambdaric`, the local Runtime API of
 `harness.lambda_runtime`) starts on the function's `.aws-sam/build` folder and gets one Create
 event; the time runs from just before the process is started to the moment the CloudFormation
 response arrives at the HTTPS ResponseURL receiver (`harness.cfn_receiver`). moto's server stands
-in for Secrets Manager and SNS (`AWS_ENDPOINT_URL`), reached directly: moto confirms http
-subscriptions at once, so HttpsSubscription's wait ends on its first poll.
+in for Secrets Manager, SNS and CloudWatch Logs (`AWS_ENDPOINT_URL`), reached directly: moto
+confirms http subscriptions at once, so HttpsSubscription's wait ends on its first poll;
+LogRetention creates an App Runner service's two log groups (a new service id per sample).
 
 The floor (`bench/lambda_floor/floor_handler.py`) runs in the same runtime with the same
 environment, imports boto3, makes the same client and returns; its time runs to the moment the
@@ -46,7 +47,11 @@ TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:bench-jobs"
 FUNCTIONS = {
     "SecretEnvironmentFunction": ("Custom::SecretEnvironment", "floor_handler.secrets_manager"),
     "HttpsSubscriptionFunction": ("Custom::HttpsSubscription", "floor_handler.sns"),
+    "LogRetentionFunction": ("Custom::LogRetention", "floor_handler.logs"),
 }
+# The App Runner services LogRetentionFunction is pinned to: one per cold start (warm-ups too).
+MAX_SAMPLES = 40  # keeps RESOURCE_ARNS within Lambda's 4 KB environment limit
+SERVICE_ARN = f"arn:aws:apprunner:{REGION}:123456789012:service/bench-api/{{sample:032x}}"
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3")
 
 
@@ -131,6 +136,12 @@ def _stand(moto_url: str) -> Stand:
 
 
 def _properties(logical_id: str, stand: Stand, sample: int) -> dict[str, Any]:
+    if logical_id == "LogRetentionFunction":
+        return {
+            "ServiceTimeout": "180",
+            "ResourceArn": SERVICE_ARN.format(sample=sample),
+            "RetentionInDays": "30",
+        }
     if logical_id == "SecretEnvironmentFunction":
         return {
             "ServiceTimeout": "300",
@@ -209,10 +220,18 @@ def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[s
     template = BUILD_DIR / "template.yaml"
     if not template.exists():
         raise RuntimeError(f"{template} is missing: run `make build` first")
+    total = params.warmup + params.samples
+    if total > MAX_SAMPLES:
+        raise ValueError(f"B2 runs at most {MAX_SAMPLES} cold starts per function")
+    # What CloudFormation resolves from the services' ARNs: every sample's service is the stack's.
+    pinned = {"RESOURCE_ARNS": ",".join(SERVICE_ARN.format(sample=n) for n in range(total))}
     specs: dict[str, FunctionSpec] = {}
     for logical_id, (_type, floor_handler) in FUNCTIONS.items():
         spec = function_spec_from_template(
-            BUILD_DIR, logical_id, references={"JobTopic": TOPIC_ARN}
+            BUILD_DIR,
+            logical_id,
+            references={"JobTopic": TOPIC_ARN},
+            environment_overrides=pinned if logical_id == "LogRetentionFunction" else None,
         )
         specs[logical_id] = spec
         specs[f"floor:{logical_id}"] = FunctionSpec(
@@ -237,7 +256,6 @@ def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[s
             TimedReceiver(workdir) as receiver,
         ):
             stand = _stand(moto.url)
-            total = params.warmup + params.samples
             for index in range(total):
                 order = keys[index % len(keys) :] + keys[: index % len(keys)]
                 for key in order:

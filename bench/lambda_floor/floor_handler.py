@@ -31,3 +31,9 @@ def sns(_event: dict[str, Any], _context: Any) -> dict[str, str]:
     """HttpsSubscriptionFunction's floor: one SNS client."""
     client = boto3.client("sns", region_name=os.environ.get("AWS_REGION"), config=CONFIG)
     return {"client": client.meta.service_model.service_name}
+
+
+def logs(_event: dict[str, Any], _context: Any) -> dict[str, str]:
+    """LogRetentionFunction's floor: one CloudWatch Logs client."""
+    client = boto3.client("logs", region_name=os.environ.get("AWS_REGION"), config=CONFIG)
+    return {"client": client.meta.service_model.service_name}

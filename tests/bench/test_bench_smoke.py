@@ -92,7 +92,11 @@ def test_b1_timed_bookapps_verifier_with_one_download(smoke_result: dict[str, An
 
 def test_b2_cold_started_each_function_and_its_floor(smoke_result: dict[str, Any]) -> None:
     functions = smoke_result["b2"]["functions"]
-    assert set(functions) == {"SecretEnvironmentFunction", "HttpsSubscriptionFunction"}
+    assert set(functions) == {
+        "SecretEnvironmentFunction",
+        "HttpsSubscriptionFunction",
+        "LogRetentionFunction",
+    }
     for name, function in functions.items():
         assert len(function["samples_s"]) == 1, name
         assert len(function["floor_samples_s"]) == 1, name
