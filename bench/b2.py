@@ -4,10 +4,11 @@ For every sample a new runtime process (`awslambdaric`, the local Runtime API of
 `harness.lambda_runtime`) starts on the function's `.aws-sam/build` folder and gets one Create
 event; the time runs from just before the process is started to the moment the CloudFormation
 response arrives at the HTTPS ResponseURL receiver (`harness.cfn_receiver`). moto's server stands
-in for Secrets Manager, SNS and SQS (`AWS_ENDPOINT_URL`), reached directly: moto confirms http
-subscriptions at once, so HttpsSubscription's wait ends on its first poll. For JobRun, a stand-in
-jobs service subscribed to the topic answers each job with a `succeeded` result on the results
-queue; moto delivers during Publish, so the result is there when the function first looks.
+in for Secrets Manager, SNS, SQS and CloudWatch Logs (`AWS_ENDPOINT_URL`), reached directly: moto
+confirms http subscriptions at once, so HttpsSubscription's wait ends on its first poll. For JobRun,
+a stand-in jobs service subscribed to the topic answers each job with a `succeeded` result on the
+results queue; moto delivers during Publish, so the result is there when the function first looks.
+LogRetention creates an App Runner service's two log groups (a new service id per sample).
 
 The floor (`bench/lambda_floor/floor_handler.py`) runs in the same runtime with the same
 environment, imports boto3, makes the same client and returns; its time runs to the moment the
@@ -51,7 +52,11 @@ FUNCTIONS = {
     "SecretEnvironmentFunction": ("Custom::SecretEnvironment", "floor_handler.secrets_manager"),
     "HttpsSubscriptionFunction": ("Custom::HttpsSubscription", "floor_handler.sns"),
     "JobRunFunction": ("Custom::JobRun", "floor_handler.sns_and_sqs"),
+    "LogRetentionFunction": ("Custom::LogRetention", "floor_handler.logs"),
 }
+# The App Runner services LogRetentionFunction is pinned to: one per cold start (warm-ups too).
+MAX_SAMPLES = 40  # keeps RESOURCE_ARNS within Lambda's 4 KB environment limit
+SERVICE_ARN = f"arn:aws:apprunner:{REGION}:123456789012:service/bench-api/{{sample:032x}}"
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3")
 
 
@@ -174,6 +179,12 @@ def _stand(moto_url: str) -> Stand:
 
 
 def _properties(logical_id: str, stand: Stand, sample: int) -> dict[str, Any]:
+    if logical_id == "LogRetentionFunction":
+        return {
+            "ServiceTimeout": "180",
+            "ResourceArn": SERVICE_ARN.format(sample=sample),
+            "RetentionInDays": "30",
+        }
     if logical_id == "SecretEnvironmentFunction":
         return {
             "ServiceTimeout": "300",
@@ -257,14 +268,18 @@ def _cold_start(
     return sample
 
 
-def _specs(stand: Stand) -> dict[str, FunctionSpec]:
+def _specs(stand: Stand, total: int) -> dict[str, FunctionSpec]:
     """Each function as the build left it, and its floor with the same environment."""
-    # What only CloudFormation could resolve: JobRunFunction's pinned topic and queue.
+    # What only CloudFormation could resolve: JobRunFunction's pinned topic and queue, and the
+    # services' ARNs LogRetentionFunction is pinned to (every sample's service is the stack's).
     resolved = {
         "JobRunFunction": {
             "JOB_TOPIC_ARN": stand.job_run_topic_arn,
             "RESULT_QUEUE_URL": stand.result_queue_url,
-        }
+        },
+        "LogRetentionFunction": {
+            "RESOURCE_ARNS": ",".join(SERVICE_ARN.format(sample=n) for n in range(total))
+        },
     }
     specs: dict[str, FunctionSpec] = {}
     for logical_id, (_type, floor_handler) in FUNCTIONS.items():
@@ -291,6 +306,9 @@ def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[s
     template = BUILD_DIR / "template.yaml"
     if not template.exists():
         raise RuntimeError(f"{template} is missing: run `make build` first")
+    total = params.warmup + params.samples
+    if total > MAX_SAMPLES:
+        raise ValueError(f"B2 runs at most {MAX_SAMPLES} cold starts per function")
     specs: dict[str, FunctionSpec] = {}
     samples: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-b2-") as tmp:
@@ -310,10 +328,9 @@ def run_b2(params: B2Parameters, log: Callable[[str], object] = print) -> dict[s
             moto_client("sns", moto.url, REGION).subscribe(
                 TopicArn=stand.job_run_topic_arn, Protocol="http", Endpoint=jobs_service.url
             )
-            specs = _specs(stand)
+            specs = _specs(stand, total)
             samples = {key: [] for key in specs}
             keys = list(specs)
-            total = params.warmup + params.samples
             for index in range(total):
                 order = keys[index % len(keys) :] + keys[: index % len(keys)]
                 for key in order:

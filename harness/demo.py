@@ -4,8 +4,11 @@ What runs is the real code: the functions as `sam build` left them, in AWS's Pyt
 interface client; the app with the command its container runs; PostgreSQL with TLS. Only AWS
 itself is stood in for: moto's server for Secrets Manager, SNS and SQS, a local HTTPS endpoint for
 CloudFormation's ResponseURL, a forwarder that lets the app download moto's signing certificates.
+moto's CloudWatch Logs holds the log groups App Runner and Aurora would create; the local app
+stands for an App Runner service named `rehearsal-api` (`APP_ROLE=all`, as in `shared` mode).
 
 The steps follow the deploy order of the stack (Aurora, Custom::SecretEnvironment, the service,
+Custom::LogRetention for the service's and the database's log groups,
 Custom::HttpsSubscription, Custom::JobRun running db_migrate through the job topic and waiting for
 the app's result on the results queue), then the job flow on the migrated database, then Update
 and Delete of the custom resources.
@@ -37,6 +40,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +85,16 @@ JOB_PATH = "/jobs"
 JOBS = ("db_migrate", "db_seed", "test_book_job")
 PUBLISHED_JOBS = ("db_seed", "test_book_job")
 APP_DIR = REPO_ROOT / "app"
-FUNCTIONS = ("SecretEnvironmentFunction", "HttpsSubscriptionFunction", "JobRunFunction")
+FUNCTIONS = (
+    "SecretEnvironmentFunction",
+    "HttpsSubscriptionFunction",
+    "JobRunFunction",
+    "LogRetentionFunction",
+)
+LOG_RETENTION_RESOURCES = ("ApiServiceLogRetention", "DatabaseLogRetention")
+# What the template's LogRetentionDays defaults to, and the value the Update step sets.
+LOG_RETENTION_DAYS = 30
+UPDATED_LOG_RETENTION_DAYS = 7
 # The stack itself, in moto's CloudFormation: one harmless resource, so that it exists.
 _STACK_MARKER = {
     "Resources": {
@@ -190,6 +203,9 @@ class Resources:
     result_queue_url: str = ""
     # The stack in moto's CloudFormation: Custom::JobRun looks up its status on Update.
     stack_id: str = ""
+    # The ARNs App Runner and RDS would give the local app's service and the database cluster.
+    service_arn: str = ""
+    cluster_arn: str = ""
 
 
 class Rehearsal:
@@ -369,6 +385,11 @@ class Rehearsal:
         res.stack_id = self.client("cloudformation").create_stack(
             StackName="rehearsal", TemplateBody=json.dumps(_STACK_MARKER)
         )["StackId"]
+        account = res.topic_arn.split(":")[4]
+        res.service_arn = (
+            f"arn:aws:apprunner:{REGION}:{account}:service/rehearsal-api/{uuid.uuid4().hex}"
+        )
+        res.cluster_arn = f"arn:aws:rds:{REGION}:{account}:cluster:rehearsal-database"
         return res, (
             "database secret (password with URL-hostile characters), target secret, "
             "job topic (SignatureVersion 2), dead-letter queue, results queue, the stack"
@@ -387,11 +408,16 @@ class Rehearsal:
             "HttpsSubscriptionFunction": {**fast_poll, **sns_endpoint},
             "JobRunFunction": {**fast_poll, **sns_endpoint},
         }
+        # What CloudFormation resolves from the services' and the cluster's ARNs.
+        pinned = {"RESOURCE_ARNS": f"{self.resources.service_arn},{self.resources.cluster_arn}"}
         for logical_id in FUNCTIONS:
             function = self.job_run_function() if logical_id == "JobRunFunction" else None
             if function is None:
                 spec = function_spec_from_template(
-                    self.build_dir, logical_id, references=self.references()
+                    self.build_dir,
+                    logical_id,
+                    references=self.references(),
+                    environment_overrides=pinned if logical_id == "LogRetentionFunction" else None,
                 )
                 function = LambdaFunction(
                     spec,
@@ -613,6 +639,71 @@ class Rehearsal:
         self.app, self.app_port, self.app_environment = app, port, env
         self.contract = contract
         return app
+
+    def log_retention_properties(
+        self, logical_id: str, days: int, on_delete: str
+    ) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "ServiceTimeout": "180",
+            "RetentionInDays": str(days),
+            "OnDelete": on_delete,
+        }
+        if logical_id == "DatabaseLogRetention":
+            properties |= {"ResourceArn": self.resources.cluster_arn, "LogTypes": ["postgresql"]}
+        else:
+            properties["ResourceArn"] = self.resources.service_arn
+        return properties
+
+    def log_groups(self) -> dict[str, int | None]:
+        """{log group: retention in days (None: forever)} of the App Runner and RDS groups."""
+        found: dict[str, int | None] = {}
+        for prefix in ("/aws/apprunner/", "/aws/rds/"):
+            pages = self.client("logs").get_paginator("describe_log_groups")
+            for page in pages.paginate(logGroupNamePrefix=prefix):
+                for group in page["logGroups"]:
+                    found[group["logGroupName"]] = group.get("retentionInDays")
+        return found
+
+    def _log_retention(self, request_type: str, days: int, on_delete: str) -> list[str]:
+        """Sends one request to both log-retention resources; returns the groups they named."""
+        named: list[str] = []
+        for logical_id in LOG_RETENTION_RESOURCES:
+            properties = self.log_retention_properties(logical_id, days, on_delete)
+            body = self.custom_resource(
+                "LogRetentionFunction", request_type, "Custom::LogRetention", logical_id, properties
+            )
+            _expect_success(body, f"Custom::LogRetention {request_type} ({logical_id})")
+            named.extend(str(group) for group in (body.get("Data") or {}).values())
+        return named
+
+    def create_log_retention(self) -> tuple[dict[str, int | None], str]:
+        # App Runner has made the application group already (the app wrote to it); the other
+        # groups do not exist yet: the resource creates them.
+        service_id = self.resources.service_arn.rsplit("/", 1)[1]
+        self.client("logs").create_log_group(
+            logGroupName=f"/aws/apprunner/rehearsal-api/{service_id}/application"
+        )
+        named = self._log_retention("Create", LOG_RETENTION_DAYS, "Retain")
+        groups = self.log_groups()
+        if sorted(named) != sorted(groups) or set(groups.values()) != {LOG_RETENTION_DAYS}:
+            raise StepFailedError(f"log groups after Create: {groups}, answered {named}")
+        return groups, f"SUCCESS, {len(groups)} log groups kept {LOG_RETENTION_DAYS} days"
+
+    def update_log_retention(self) -> tuple[dict[str, int | None], str]:
+        self._log_retention("Update", UPDATED_LOG_RETENTION_DAYS, "Delete")
+        groups = self.log_groups()
+        if len(groups) != 3 or set(groups.values()) != {UPDATED_LOG_RETENTION_DAYS}:
+            raise StepFailedError(f"log groups after Update: {groups}")
+        return groups, (
+            f"SUCCESS, retention {LOG_RETENTION_DAYS} -> {UPDATED_LOG_RETENTION_DAYS} days in place"
+        )
+
+    def delete_log_retention(self) -> tuple[None, str]:
+        self._log_retention("Delete", UPDATED_LOG_RETENTION_DAYS, "Delete")
+        left = self.log_groups()
+        if left:
+            raise StepFailedError(f"log groups left after Delete with OnDelete Delete: {left}")
+        return None, "SUCCESS, OnDelete Delete removed the log groups"
 
     def subscription_properties(self, num_retries: str = "3") -> dict[str, Any]:
         return {
@@ -986,7 +1077,7 @@ class Rehearsal:
         run = self.reporter.run
         run("check the sam build output", self.check_build)
         run("start PostgreSQL (stands in for Aurora)", self.start_postgres)
-        run("start moto (Secrets Manager, SNS, SQS)", self.start_moto)
+        run("start moto (Secrets Manager, SNS, SQS, CloudWatch Logs)", self.start_moto)
         run(
             "create the secrets, the job topic, the queues and the stack",
             self.create_stack_resources,
@@ -1001,6 +1092,10 @@ class Rehearsal:
             f"start the app (APP_ROLE=all) with the {PLATFORM_LABELS[self.platform]} contract",
             self.start_app,
         )
+        run(
+            "Custom::LogRetention Create (the app's and the database's logs)",
+            self.create_log_retention,
+        )
         run("Custom::HttpsSubscription Create", self.create_subscription)
         run("Custom::JobRun Create: db_migrate through the job topic", self.create_migration)
         run("publish db_seed, test_book_job", self.publish_jobs)
@@ -1009,6 +1104,8 @@ class Rehearsal:
     def update_and_delete(self) -> None:
         """Step 8: Update and Delete events for the custom resources."""
         run = self.reporter.run
+        run("Custom::LogRetention Update", self.update_log_retention)
+        run("Custom::LogRetention Delete", self.delete_log_retention)
         run("Custom::SecretEnvironment Update", self.update_environment)
         run("Custom::HttpsSubscription Update", self.update_subscription)
         run("Custom::JobRun Update (new Revision)", self.update_migration)

@@ -251,7 +251,8 @@ class JobEndpoint:
         except sa.exc.SQLAlchemyError as error:
             log.error("rejection not recorded: database", extra={"reason": _error_text(error)})  # noqa: TRY400
             return _answer(503, "unavailable", reason="database unavailable")
-        log.warning("job rejected", extra={"job": job, "reason": reason})
+        # run_status like "job finished": the stack's log metric filters count both lines.
+        log.warning("job rejected", extra={"job": job, "reason": reason, "run_status": "rejected"})
         unreported = self._report(message_id, report)
         if unreported is not None:
             return unreported

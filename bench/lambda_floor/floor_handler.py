@@ -43,3 +43,9 @@ def sns_and_sqs(_event: dict[str, Any], _context: Any) -> dict[str, str]:
         + "+"
         + reader.meta.service_model.service_name
     }
+
+
+def logs(_event: dict[str, Any], _context: Any) -> dict[str, str]:
+    """LogRetentionFunction's floor: one CloudWatch Logs client."""
+    client = boto3.client("logs", region_name=os.environ.get("AWS_REGION"), config=CONFIG)
+    return {"client": client.meta.service_model.service_name}

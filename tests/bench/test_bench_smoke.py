@@ -114,6 +114,7 @@ def test_b2_cold_started_each_function_and_its_floor(smoke_result: dict[str, Any
         "SecretEnvironmentFunction",
         "HttpsSubscriptionFunction",
         "JobRunFunction",
+        "LogRetentionFunction",
     }
     for name, function in functions.items():
         assert len(function["samples_s"]) == 1, name

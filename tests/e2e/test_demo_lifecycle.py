@@ -26,6 +26,7 @@ class Ended:
     """What a rehearsal did after its deploy, and what it had running before it closed."""
 
     steps: list[StepResult]
+    log_groups: dict[str, int | None]
     pids: list[int]
     folders: list[Path]
     ports: list[int]
@@ -38,6 +39,7 @@ def ended() -> Ended:
         # A failed step is in the results, which the tests name.
         with contextlib.suppress(StepFailedError):
             stack.update_and_delete()
+        log_groups = stack.log_groups()
         pids = stack.pids()
         folders = [stack.workdir]
         ports = [stack.app_port]
@@ -45,12 +47,14 @@ def ended() -> Ended:
             folders.append(stack.postgres.root)
             ports.append(stack.postgres.port)
     # Closed: deployed_rehearsal's exit stopped every process and removed every folder.
-    return Ended(stack.reporter.results[deployed:], pids, folders, ports)
+    return Ended(stack.reporter.results[deployed:], log_groups, pids, folders, ports)
 
 
 def test_update_and_delete_of_the_custom_resources_succeed(ended: Ended) -> None:
     assert [(step.name, step.detail) for step in ended.steps if not step.ok] == []
     assert [step.name for step in ended.steps] == [
+        "Custom::LogRetention Update",
+        "Custom::LogRetention Delete",
         "Custom::SecretEnvironment Update",
         "Custom::HttpsSubscription Update",
         "Custom::JobRun Update (new Revision)",
@@ -60,8 +64,13 @@ def test_update_and_delete_of_the_custom_resources_succeed(ended: Ended) -> None
     ]
 
 
+def test_log_retentions_delete_removed_the_groups_it_was_asked_to(ended: Ended) -> None:
+    # The rehearsal's Delete runs with ServiceLogsOnDelete=Delete; the default keeps them.
+    assert ended.log_groups == {}
+
+
 def test_nothing_is_left_behind_after_the_rehearsal_closes(ended: Ended) -> None:
-    assert len(ended.pids) >= 6  # PostgreSQL, moto, three functions, the app
+    assert len(ended.pids) >= 7  # PostgreSQL, moto, four functions, the app
     for pid in ended.pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -23,7 +23,7 @@ import pytest
 
 from bookapp.jobs import SEED_BOOKS
 from bookapp.web import READY_CACHE_SECONDS
-from harness.demo import APP_DIR, JOBS, Rehearsal
+from harness.demo import APP_DIR, JOBS, LOG_RETENTION_DAYS, Rehearsal
 from harness.lambda_runtime import (
     STACK_ID,
     LambdaFunction,
@@ -662,6 +662,36 @@ def test_an_app_started_on_a_taken_port_reports_the_clash_and_leaves_no_process(
     assert not clashed.alive()
     assert (rehearsal.app, rehearsal.app_url) == (running, url)
     assert http_status(url + "/healthz") == 200
+
+
+def test_the_apps_and_the_databases_log_groups_keep_the_stacks_retention(
+    rehearsal: Rehearsal,
+) -> None:
+    service_id = rehearsal.resources.service_arn.rsplit("/", 1)[1]
+    prefix = f"/aws/apprunner/rehearsal-api/{service_id}"
+    assert rehearsal.log_groups() == {
+        f"{prefix}/application": LOG_RETENTION_DAYS,
+        f"{prefix}/service": LOG_RETENTION_DAYS,
+        "/aws/rds/cluster/rehearsal-database/postgresql": LOG_RETENTION_DAYS,
+    }
+    assert rehearsal.physical_ids["ApiServiceLogRetention"] == prefix
+    assert rehearsal.physical_ids["DatabaseLogRetention"] == "/aws/rds/cluster/rehearsal-database"
+
+
+def test_the_log_retention_function_refuses_a_service_the_stack_does_not_have(
+    rehearsal: Rehearsal,
+) -> None:
+    stranger = rehearsal.resources.service_arn.replace("rehearsal-api", "someone-elses-api")
+    properties = rehearsal.log_retention_properties("ApiServiceLogRetention", 30, "Delete")
+    properties["ResourceArn"] = stranger
+
+    body = rehearsal.custom_resource(
+        "LogRetentionFunction", "Create", "Custom::LogRetention", "Stranger", properties
+    )
+
+    assert body["Status"] == "FAILED"
+    assert "is not a resource of this stack" in body["Reason"]
+    assert not any("someone-elses-api" in group for group in rehearsal.log_groups())
 
 
 def _plain_text_request(rehearsal: Rehearsal) -> dict[str, Any]:

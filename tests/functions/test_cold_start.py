@@ -11,7 +11,13 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module_name", ["secret_environment.handler", "https_subscription.handler", "job_run.handler"]
+    "module_name",
+    [
+        "secret_environment.handler",
+        "https_subscription.handler",
+        "job_run.handler",
+        "log_retention.handler",
+    ],
 )
 def test_importing_the_handler_creates_no_polling_clients(
     monkeypatch: pytest.MonkeyPatch, module_name: str

@@ -70,6 +70,14 @@ NEVER_REPLACE_THE_DATABASE = {
     "AlarmTopicArn",
     "DeadLetterRetentionSeconds",
     "JobPublisherArns",
+    # Operations: alarms, log retention, the failover reader (a separate instance).
+    "ServiceLogsOnDelete",
+    "ApiErrorRatePercent",
+    "ApiLatencyP99Milliseconds",
+    "JobFailureThreshold",
+    "DatabaseCapacityAlarmPercent",
+    "DatabaseCpuAlarmPercent",
+    "DatabaseFailoverReader",
 }
 
 

@@ -411,7 +411,15 @@ def test_database_url_arrives_as_a_secret_or_a_variable_and_the_fingerprint_alwa
 def test_custom_resources_set_a_service_timeout_their_function_finishes_within(case: Case) -> None:
     stack = case.stack
     custom = {k: v for k, v in stack.resources.items() if v["Type"].startswith("Custom::")}
-    assert set(custom) == {"AppEnvironment", "JobSubscription", "Migrate"}
+    # App Runner makes its services' log groups itself; the stack owns Express's.
+    services = (
+        set()
+        if case.variant.express
+        else {"ApiServiceLogRetention"}
+        | ({"JobServiceLogRetention"} if case.variant.jobs == "dedicated" else set())
+    )
+    log_retention = {"DatabaseLogRetention"} | services
+    assert set(custom) == {"AppEnvironment", "JobSubscription", "Migrate"} | log_retention
     for name, resource in custom.items():
         props = resource["Properties"]
         timeout = int(props["ServiceTimeout"])
@@ -514,6 +522,7 @@ def test_custom_resource_functions_use_a_wildcard_resource_only_where_sns_offers
         "HttpsSubscriptionFunctionRole",
         "SecretEnvironmentFunctionRole",
         "JobRunFunctionRole",
+        "LogRetentionFunctionRole",
     ):
         for policy in case.stack.props(role).get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
