@@ -63,7 +63,7 @@ lint: venv ## ruff lint and format check
 .PHONY: typecheck
 typecheck: venv ## mypy --strict on functions/ and app/ (and the deploy tools)
 	$(BIN)/mypy $$(scripts/mypy-targets)
-	$(BIN)/mypy scripts/deploy_tools.py
+	$(BIN)/mypy scripts/deploy_tools.py scripts/template_reference.py
 
 .PHONY: cfn-lint
 cfn-lint: venv ## cfn-lint at every level, with the serverless rules (nested templates included)
@@ -124,6 +124,10 @@ image: ## Build app/Dockerfile with Docker or Podman, tagged VERSION (default: g
 .PHONY: push
 push: ## Build and push to ECR in your account and region (repository created if absent); prints the ImageUri
 	@$(DEPLOY_TOOLS) push $(BUILD_ARGS) --region="$(REGION)"
+
+.PHONY: docs
+docs: venv ## Regenerate docs/parameters.md from template.yaml
+	$(BIN)/python scripts/template_reference.py
 
 .PHONY: clean
 clean: ## Remove build output and virtualenvs

@@ -4,7 +4,7 @@ others.
 A replaced cluster is a new, empty database (the old one leaves a snapshot); a replaced secret is a
 new password. The set of parameters that can cause either is derived from the resource schemas
 shipped with cfn-lint (see replacement.py) and must equal the list documented here and in
-the README ("Replacement safety"), so a template change that lets the image, capacity, scaling,
+docs/deploy.md ("What replaces what"), so a template change that lets the image, capacity, scaling,
 compute platform or job settings reach a create-only property of the database fails this module.
 
 Switching ComputePlatform is checked more strictly, in both directions, on the renderings: the
@@ -82,9 +82,9 @@ NEVER_REPLACE_THE_DATABASE = {
 
 
 def documented_in_docs() -> dict[str, set[str]]:
-    """Rows `| `Parameter` | `Resource` | why |` of the README's "Replacement safety" table."""
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    text = readme.split("### Replacement safety", 1)[1].split("\n## ", 1)[0]
+    """Rows `| `Parameter` | `Resource` | why |` of docs/deploy.md's "What replaces what" table."""
+    deploy = (REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    text = deploy.split("### What replaces what", 1)[1].split("\n## ", 1)[0]
     found: dict[str, set[str]] = {name: set() for name in PROTECTED}
     for parameter, resource in re.findall(r"^\| `(\w+)` \| `(\w+)` \|", text, re.MULTILINE):
         found[resource].add(parameter)
