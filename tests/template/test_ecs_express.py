@@ -86,7 +86,10 @@ def test_the_two_instances_differ_only_in_their_role(express_case: Case) -> None
         return
     api = dict(stack.props("ExpressApiService")["Parameters"])
     jobs = dict(stack.props("ExpressJobService")["Parameters"])
-    assert {k for k in api if api[k] != jobs.get(k)} == {"AppRole"}
+    # The api service's task role holds nothing; the jobs service's has the runtime rights.
+    assert {k for k in api if api[k] != jobs.get(k)} == {"AppRole", "TaskRoleArn"}
+    assert api["TaskRoleArn"] == getatt("ExpressApiTaskRole", "Arn")
+    assert jobs["TaskRoleArn"] == getatt("ExpressTaskRole", "Arn")
     assert set(api) == set(jobs)
 
 
@@ -96,7 +99,9 @@ def test_each_service_runs_the_image_with_its_roles_size_port_and_health_check(
     for name in express_stacks(express_case.stack):
         service = express_service(express_case.stack, name)
         assert service["InfrastructureRoleArn"] == getatt("ExpressInfrastructureRole", "Arn")
-        assert service["TaskRoleArn"] == getatt("ExpressTaskRole", "Arn")
+        own_role = name == "ExpressApiService" and express_case.variant.jobs == "dedicated"
+        task_role = "ExpressApiTaskRole" if own_role else "ExpressTaskRole"
+        assert service["TaskRoleArn"] == getatt(task_role, "Arn")
         assert service["ExecutionRoleArn"] == getatt("ExecutionRole", "Arn")
         # The default InstanceSize, 1vCPU-2GB, through the InstanceSizes mapping.
         assert (service["Cpu"], service["Memory"]) == ("1024", "2048")

@@ -318,13 +318,21 @@ def test_the_app_reads_only_stack_secrets_and_publishes_only_to_the_job_topic(
             assert statement["Resource"] == ref("JobTopic")
 
 
-def test_both_services_run_with_the_instance_role_and_pull_with_the_ecr_role(
+def test_each_service_runs_with_its_own_role_and_pulls_with_the_ecr_role(
     app_runner_case: Case,
 ) -> None:
     case = app_runner_case
+    dedicated = case.variant.jobs == "dedicated"
+    expected = {
+        "ApiService": "ApiInstanceRole" if dedicated else "InstanceRole",
+        "JobService": "InstanceRole",
+    }
+    assert set(case.stack.of_type(SERVICE)) == (
+        {"ApiService", "JobService"} if dedicated else {"ApiService"}
+    )
     for name in case.stack.of_type(SERVICE):
         props = case.stack.props(name)
-        assert props["InstanceConfiguration"]["InstanceRoleArn"] == getatt("InstanceRole", "Arn")
+        assert props["InstanceConfiguration"]["InstanceRoleArn"] == getatt(expected[name], "Arn")
         access = props["SourceConfiguration"]["AuthenticationConfiguration"]["AccessRoleArn"]
         assert access == getatt("EcrAccessRole", "Arn")
         assert props["HealthCheckConfiguration"]["Protocol"] == "HTTP"
@@ -540,3 +548,26 @@ def test_no_service_turns_the_test_jobs_on(case: Case) -> None:
     for container in found:
         assert "ENABLE_TEST_JOBS" not in container.environment
         assert "JOB_MAX_MESSAGE_AGE_SECONDS" not in container.environment
+
+
+def test_the_public_api_service_may_not_publish_or_confirm_jobs(case: Case) -> None:
+    """Dedicated mode: the api service's role reads its secret and writes traces, nothing else;
+    it is not among the job topic's publishers."""
+    if case.variant.jobs != "dedicated":
+        return
+    role = "ExpressApiTaskRole" if case.variant.express else "ApiInstanceRole"
+    props = case.stack.props(role)
+    assert "ManagedPolicyArns" not in props
+    actions = {a for s in statements(case.stack.resources[role]) for a in as_list(s["Action"])}
+    if case.variant.express:
+        assert actions == set()
+    else:
+        xray = {a for a in actions if a.startswith("xray:")}
+        assert actions - xray == {"secretsmanager:GetSecretValue"}
+        assert bool(xray) == (case.variant.tracing == "true")
+    deny = next(
+        s
+        for s in case.stack.props("JobTopicPolicy")["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+    )
+    assert getatt(role, "Arn") not in deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
