@@ -310,7 +310,11 @@ def test_write_target_refuses_a_target_that_resolves_to_a_source_and_sends_no_wr
     client = boto3.client("secretsmanager", region_name="us-east-1")
     with Stubber(client) as stubber:
         # Secrets Manager answers the full ARN whatever form the request named the secret by.
-        stubber.add_response("get_secret_value", secret_value(API, API_TOKEN), {"SecretId": given})
+        stubber.add_response(
+            "get_secret_value",
+            secret_value(API, API_TOKEN),
+            {"SecretId": given, "VersionStage": "AWSCURRENT"},
+        )
 
         with pytest.raises(PropertyError, match="the target must be a secret of its own"):
             secrets_manager.write_target(client, given, '{"API_TOKEN":"x"}', [DATABASE, API])
