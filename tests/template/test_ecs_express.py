@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from harness.cfn_template import render as render_template
 from tests.template.conftest import (
     ECS_EXPRESS,
     EXISTING_PUBLIC_SUBNETS,
@@ -19,7 +22,13 @@ from tests.template.conftest import (
     rendered,
 )
 from tests.template.containers import containers, express_service, express_stacks
-from tests.template.render import REPO_ROOT, Rendered, load_source, source_template
+from tests.template.render import (
+    REPO_ROOT,
+    Rendered,
+    load_source,
+    referenced_names,
+    source_template,
+)
 
 INFRASTRUCTURE_POLICY = (
     "arn:${AWS::Partition}:iam::aws:policy/service-role/"
@@ -303,3 +312,71 @@ def test_every_app_runner_instance_size_is_a_valid_fargate_task_size() -> None:
     sizes = source_template()["Mappings"]["InstanceSizes"]
     for label, pair in sizes.items():
         assert int(pair["Memory"]) in FARGATE_MEMORY[pair["Cpu"]], label
+
+
+# --------------------------------------------------------------------------- metric dimensions
+
+LOAD_BALANCER_ARN = (
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:"
+    "loadbalancer/app/ecs-express-gateway-alb-3f9a/0123456789abcdef"
+)
+TARGET_GROUP_ARNS = [
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ecs-gateway-tg-a1/1111aaaa2222bbbb",
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/ecs-gateway-tg-b2/3333cccc4444dddd",
+]
+DIMENSION_OUTPUTS = ("LoadBalancerDimension", "TargetGroupDimension1", "TargetGroupDimension2")
+
+
+def with_attributes(node: Any, attributes: dict[str, Any]) -> Any:
+    """The template with `!GetAtt Service.<attribute>` replaced by the given values."""
+    if isinstance(node, list):
+        return [with_attributes(item, attributes) for item in node]
+    if not isinstance(node, dict):
+        return node
+    target = node.get("Fn::GetAtt")
+    if len(node) == 1 and isinstance(target, list) and target[0] == "Service":
+        return attributes.get(target[1], node)
+    return {key: with_attributes(value, attributes) for key, value in node.items()}
+
+
+def dimension_outputs(target_group_arns: list[str]) -> dict[str, Any]:
+    """The nested stack's dimension outputs, computed for the attributes Express would report."""
+    template = with_attributes(
+        load_source(REPO_ROOT / "compute/ecs-express.yaml"),
+        {
+            "ECSManagedResourceArns.IngressPath.LoadBalancerArn": LOAD_BALANCER_ARN,
+            "ECSManagedResourceArns.IngressPath.TargetGroupArns": target_group_arns,
+        },
+    )
+    base = Variant(ECS_EXPRESS, "create", "dedicated", "false", "single", "2", "PlainText", "0.5")
+    parameters = rendered(base).props("ExpressApiService")["Parameters"]
+    outputs = render_template(template, parameters).outputs
+    return {name: outputs[name]["Value"] for name in DIMENSION_OUTPUTS}
+
+
+def test_the_nested_stack_outputs_the_elb_dimensions_of_its_load_balancer_and_target_groups() -> (
+    None
+):
+    assert dimension_outputs(TARGET_GROUP_ARNS) == {
+        "LoadBalancerDimension": "app/ecs-express-gateway-alb-3f9a/0123456789abcdef",
+        "TargetGroupDimension1": "targetgroup/ecs-gateway-tg-a1/1111aaaa2222bbbb",
+        "TargetGroupDimension2": "targetgroup/ecs-gateway-tg-b2/3333cccc4444dddd",
+    }
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_the_target_group_dimensions_stay_defined_whatever_number_of_target_groups_express_reports(
+    count: int,
+) -> None:
+    # A Select out of range would fail the deploy; a missing target group names none instead.
+    arns = (TARGET_GROUP_ARNS * 2)[:count]
+    outputs = dimension_outputs(arns)
+    expected = [arn.split(":")[-1] for arn in arns][:2]
+    expected += ["targetgroup/none"] * (2 - len(expected))
+    assert [outputs["TargetGroupDimension1"], outputs["TargetGroupDimension2"]] == expected
+
+
+def test_the_dimension_outputs_read_only_the_service_express_manages() -> None:
+    outputs = load_source(REPO_ROOT / "compute/ecs-express.yaml")["Outputs"]
+    for name in DIMENSION_OUTPUTS:
+        assert set(referenced_names(outputs[name]["Value"])) == {"Service"}, name

@@ -9,8 +9,10 @@ compute platform or job settings reach a create-only property of the database fa
 
 Switching ComputePlatform is checked more strictly, in both directions, on the renderings: the
 database, its secrets, the resolved environment and everything they refer to are not even updated,
-and the switch changes nothing but the two compute parts, the subscription's endpoint and who may
-publish (docs/platforms.md describes what users see meanwhile).
+and the switch changes nothing but the two compute parts with their alarms and App Runner's log
+retention, the subscription's endpoint, who may publish, and the operations resources that read
+the services (log retention's pinned ARNs, the job metrics' log group, the dashboard), each in the
+one property that names the services (docs/platforms.md describes what users see meanwhile).
 """
 
 from __future__ import annotations
@@ -192,6 +194,32 @@ EXPRESS_PART = {
     "ExpressApiService",
     "ExpressJobService",
 }
+# The operations resources of each platform: App Runner's log groups get their retention from
+# Custom::LogRetention and its alarms read AWS/AppRunner; ECS Express's log groups are the nested
+# stacks' own and its alarms read the load balancer Express manages.
+APP_RUNNER_OPERATIONS = {
+    "ApiServiceLogRetention",
+    "JobServiceLogRetention",
+    "ApiErrorRateAlarm",
+    "ApiLatencyAlarm",
+    "ApiNoInstanceAlarm",
+    "JobServiceNoInstanceAlarm",
+}
+EXPRESS_OPERATIONS = {
+    "ExpressApiErrorRateAlarm",
+    "ExpressApiLatencyAlarm",
+    "ExpressApiNoHealthyTaskAlarm",
+    "ExpressJobServiceNoHealthyTaskAlarm",
+}
+# Shared operations resources that read the services, so a switch updates them.
+OPERATIONS_FOLLOWING_THE_SERVICES = {
+    "LogRetentionFunction",
+    "LogRetentionFunctionRole",
+    "JobRunsMetricFilter",
+    "JobFailuresMetricFilter",
+    "JobFailuresAlarm",
+    "Dashboard",
+}
 # Settings both platforms accept (NAT none is ECS Express only), each in both directions.
 SWITCHES = [
     pair
@@ -237,8 +265,14 @@ def test_a_platform_switch_changes_only_the_compute_parts_the_endpoint_and_the_p
 ) -> None:
     before, after = (rendered(v) for v in switch)
     dedicated = switch[1].jobs == "dedicated"
-    app_runner = APP_RUNNER_PART - (set() if dedicated else {"JobService"})
-    express = EXPRESS_PART - (set() if dedicated else {"ExpressJobService"})
+    app_runner = (APP_RUNNER_PART | APP_RUNNER_OPERATIONS) - (
+        set()
+        if dedicated
+        else {"JobService", "JobServiceLogRetention", "JobServiceNoInstanceAlarm"}
+    )
+    express = (EXPRESS_PART | EXPRESS_OPERATIONS) - (
+        set() if dedicated else {"ExpressJobService", "ExpressJobServiceNoHealthyTaskAlarm"}
+    )
     # Observability exists with tracing on, which ECS Express refuses: never in a switch.
     removed = set(before.resources) - set(after.resources)
     added = set(after.resources) - set(before.resources)
@@ -252,7 +286,8 @@ def test_a_platform_switch_changes_only_the_compute_parts_the_endpoint_and_the_p
         if before.resources[name] != after.resources[name]
     }
     # The endpoint moves; the new platform's role may publish and report results; the follower
-    # redeploys the new services; Migrate runs db_migrate on them (its Platform property).
+    # redeploys the new services; Migrate runs db_migrate on them (its Platform property); the
+    # operations that read the services follow them (see the test below).
     following = (
         {"RotationFollowerFunction", "RotationFollowerFunctionRole"}
         if switch[1].delivery == "SecretReference"
@@ -264,10 +299,68 @@ def test_a_platform_switch_changes_only_the_compute_parts_the_endpoint_and_the_p
         "JobResultQueuePolicy",
         "Migrate",
         *following,
+        *OPERATIONS_FOLLOWING_THE_SERVICES,
     }
     assert after.props("Migrate")["Platform"] != before.props("Migrate")["Platform"]
     assert before.props("JobSubscription")["TopicArn"] == after.props("JobSubscription")["TopicArn"]
     assert before.props("JobSubscription")["Endpoint"] != after.props("JobSubscription")["Endpoint"]
+
+
+def differing_keys(before: Any, after: Any, path: str = "") -> set[str]:
+    """Paths of the values that differ between two renderings of a resource (an intrinsic
+    function, such as {"Fn::GetAtt": ...}, is one value)."""
+
+    def is_value(node: Any) -> bool:
+        return not isinstance(node, dict) or any(k == "Ref" or k.startswith("Fn::") for k in node)
+
+    if not is_value(before) and not is_value(after):
+        return {
+            found
+            for key in set(before) | set(after)
+            for found in differing_keys(before.get(key), after.get(key), f"{path}.{key}")
+        }
+    return set() if before == after else {path}
+
+
+@pytest.mark.parametrize("switch", SWITCHES, ids=[switch_id(s) for s in SWITCHES])
+def test_a_platform_switch_moves_the_operations_to_the_new_services_and_nothing_else(
+    switch: tuple[Variant, Variant],
+) -> None:
+    before, after = (rendered(v) for v in switch)
+    changes = {
+        name: differing_keys(before.resources[name], after.resources[name])
+        for name in OPERATIONS_FOLLOWING_THE_SERVICES
+    }
+    assert changes == {
+        # Custom::LogRetention is pinned to the services' and Aurora's ARNs, and may touch their
+        # log groups only: App Runner's services come and go, Aurora's stays.
+        "LogRetentionFunction": {".Properties.Environment.Variables.RESOURCE_ARNS"},
+        "LogRetentionFunctionRole": {".Properties.Policies"},
+        # The job metrics read the new job endpoint's log group (a new filter: LogGroupName is
+        # create-only); the alarm names that group; the dashboard shows the new platform.
+        "JobRunsMetricFilter": {".Properties.LogGroupName"},
+        "JobFailuresMetricFilter": {".Properties.LogGroupName"},
+        "JobFailuresAlarm": {".Properties.AlarmDescription"},
+        "Dashboard": {".Properties.DashboardBody"},
+    }
+    for name in ("JobRunsMetricFilter", "JobFailuresMetricFilter"):
+        assert (
+            before.props(name)["MetricTransformations"]
+            == after.props(name)["MetricTransformations"]
+        ), name
+    assert before.props("Dashboard")["DashboardName"] == after.props("Dashboard")["DashboardName"]
+    # Aurora's log group keeps its retention resource, untouched.
+    assert before.resources["DatabaseLogRetention"] == after.resources["DatabaseLogRetention"]
+    [before_policy], [after_policy] = (
+        s.props("LogRetentionFunctionRole")["Policies"] for s in (before, after)
+    )
+    rds_group = {
+        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        "/aws/rds/cluster/${DatabaseCluster}/*"
+    }
+    for policy in (before_policy, after_policy):
+        [statement] = policy["PolicyDocument"]["Statement"]
+        assert statement["Resource"][-1] == rds_group
 
 
 def test_every_switch_pair_differs_in_the_platform_only() -> None:
