@@ -183,12 +183,14 @@ APP_RUNNER_PART = {
     "AutoScaling",
     "EcrAccessRole",
     "InstanceRole",
+    "ApiInstanceRole",
     "ApiService",
     "JobService",
 }
 EXPRESS_PART = {
     "ExpressInfrastructureRole",
     "ExpressTaskRole",
+    "ExpressApiTaskRole",
     "ExpressTaskSecurityGroup",
     "DatabaseIngressFromExpressTasks",
     "ExpressApiService",
@@ -268,10 +270,18 @@ def test_a_platform_switch_changes_only_the_compute_parts_the_endpoint_and_the_p
     app_runner = (APP_RUNNER_PART | APP_RUNNER_OPERATIONS) - (
         set()
         if dedicated
-        else {"JobService", "JobServiceLogRetention", "JobServiceNoInstanceAlarm"}
+        # Shared mode: one service with the jobs role, no api role of its own.
+        else {
+            "JobService",
+            "JobServiceLogRetention",
+            "JobServiceNoInstanceAlarm",
+            "ApiInstanceRole",
+        }
     )
     express = (EXPRESS_PART | EXPRESS_OPERATIONS) - (
-        set() if dedicated else {"ExpressJobService", "ExpressJobServiceNoHealthyTaskAlarm"}
+        set()
+        if dedicated
+        else {"ExpressJobService", "ExpressJobServiceNoHealthyTaskAlarm", "ExpressApiTaskRole"}
     )
     # Observability exists with tracing on, which ECS Express refuses: never in a switch.
     removed = set(before.resources) - set(after.resources)
