@@ -36,7 +36,9 @@ def b1_table(b1: Mapping[str, Any]) -> list[str]:
         f"{_verdict(r['real_over_floor_b'], r['target_real_over_floor_b'], at_least=True)}); "
         f"real ÷ (a) = {r['real_over_floor_a']:.2f}"
     )
-    v = b1["verification"]
+    v = b1.get("verification")
+    if not v:
+        return lines
     line = f"verification alone, median per message: bookapp {v['bookapp']['median_us']:.1f} µs"
     if v.get("floor"):
         line += (
