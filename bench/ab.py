@@ -68,7 +68,7 @@ def app_snapshot(revision: str, into: Path) -> tuple[Path, str]:
 
 def sign_test_p(wins: int, pairs: int) -> float:
     """One-sided sign test: the chance of `wins` or more wins in `pairs` fair coin tosses."""
-    return float(sum(math.comb(pairs, k) for k in range(wins, pairs + 1))) / 2**pairs
+    return sum(math.comb(pairs, k) for k in range(wins, pairs + 1)) / (1 << pairs)
 
 
 def _run_figures(result: dict[str, Any], side: str, load: Sequence[float]) -> dict[str, Any]:
