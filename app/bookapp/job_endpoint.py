@@ -308,10 +308,12 @@ class JobEndpoint:
     def _run(
         self, message_id: str, name: str, payload: Mapping[str, Any], attempt: int, report: bool
     ) -> Outcome:
-        log.info("job started", extra={"job": name, "attempt": attempt})
+        # One line per delivery ("job finished"); a run still going at its first heartbeat also
+        # logs "job running" (runs.Heartbeats), so a run whose instance died leaves a trace.
+        started = time.monotonic()
         status: runs.RunStatus
         error_text: str | None = None
-        with self.heartbeats.keep_alive(message_id, attempt):
+        with self.heartbeats.keep_alive(message_id, attempt, name):
             try:
                 context = JobContext(engine=self.engine, message_id=message_id, attempt=attempt)
                 REGISTRY[name](payload, context)
@@ -346,7 +348,15 @@ class JobEndpoint:
                 extra={"job": name, "attempt": attempt, "run_status": status},
             )
             return _answer(200, status, attempt=attempt, superseded=True)
-        log.info("job finished", extra={"job": name, "attempt": attempt, "run_status": status})
+        log.info(
+            "job finished",
+            extra={
+                "job": name,
+                "attempt": attempt,
+                "run_status": status,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
         unreported = self._report(message_id, report)
         if unreported is not None:
             return unreported

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,8 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
 
 RunStatus = Literal["running", "succeeded", "failed", "rejected"]
 
@@ -164,27 +167,39 @@ def recorded(engine: Engine, message_id: str) -> RecordedRun | None:
     )
 
 
+@dataclass
+class _Watched:
+    """A run in progress: how many deliveries hold it, and whether "job running" was logged."""
+
+    job: str
+    holders: int = 0
+    announced: bool = False
+
+
 class Heartbeats:
     """Touches heartbeat_at of every run in progress, so a long run is not taken for abandoned.
 
     One thread per endpoint beats all the runs of this process with one statement every
     `interval` (a thread per run cost more than the no-op job it watched). It starts with the first
     run and ends when no run is left; a run's first beat comes within one interval of its claim,
-    far inside the lease.
+    far inside the lease. A run still going at its first beat is logged once as "job running"
+    (the endpoint logs one line per delivery, when it finished): a run whose instance dies
+    mid-way leaves that line without a "job finished".
     """
 
     def __init__(self, engine: Engine, interval: float | None = None) -> None:
         self._engine = engine
         self._interval = HEARTBEAT_SECONDS if interval is None else interval
         self._lock = threading.Lock()
-        self._runs: dict[tuple[str, int], int] = {}  # (message_id, attempt) -> holders
+        self._runs: dict[tuple[str, int], _Watched] = {}  # by (message_id, attempt)
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def keep_alive(self, message_id: str, attempt: int) -> Iterator[None]:
+    def keep_alive(self, message_id: str, attempt: int, job: str = "?") -> Iterator[None]:
         key = (message_id, attempt)
         with self._lock:
-            self._runs[key] = self._runs.get(key, 0) + 1
+            entry = self._runs.setdefault(key, _Watched(job))
+            entry.holders += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
                 self._thread.start()
@@ -192,10 +207,10 @@ class Heartbeats:
             yield
         finally:
             with self._lock:
-                if self._runs[key] == 1:
+                entry = self._runs[key]
+                entry.holders -= 1
+                if entry.holders == 0:
                     del self._runs[key]
-                else:
-                    self._runs[key] -= 1
 
     def _beat(self) -> None:
         while True:
@@ -206,6 +221,14 @@ class Heartbeats:
                     return
                 message_ids = [message_id for message_id, _ in self._runs]
                 attempts = [attempt for _, attempt in self._runs]
+                running = [(key, e.job) for key, e in self._runs.items() if not e.announced]
+                for key, _job in running:
+                    self._runs[key].announced = True
+            for (message_id, attempt), job in running:
+                log.info(
+                    "job running",
+                    extra={"message_id": message_id, "job": job, "attempt": attempt},
+                )
             try:
                 with _autocommit(self._engine) as connection:
                     connection.execute(_BEAT, {"message_ids": message_ids, "attempts": attempts})

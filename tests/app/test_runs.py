@@ -7,6 +7,7 @@ being taken for abandoned, and only the owning attempt may record the outcome.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -217,3 +218,22 @@ def test_the_heartbeat_survives_a_database_error_and_beats_again(
         time.sleep(1.4)
         assert failures == []
         assert runs.claim(engine, message_id, "test_book_job", {}, lease=1.0).attempt is None
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_a_run_still_going_at_its_first_beat_is_logged_once_as_running(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    heartbeats = runs.Heartbeats(engine, interval=0.1)
+    message_id = str(uuid.uuid4())
+    runs.claim(engine, message_id, "test_book_job", {})
+    with (
+        caplog.at_level(logging.INFO, logger="bookapp.runs"),
+        heartbeats.keep_alive(message_id, 1, "test_book_job"),
+    ):
+        time.sleep(0.5)  # several beats
+    running = [r for r in caplog.records if r.getMessage() == "job running"]
+    assert len(running) == 1
+    assert running[0].__dict__["message_id"] == message_id
+    assert running[0].__dict__["job"] == "test_book_job"
+    assert running[0].__dict__["attempt"] == 1
