@@ -41,10 +41,13 @@ $(CHECKOV_VENV)/.stamp: requirements-checkov.txt
 venv: $(VENV)/.stamp ## Create .venv with the pinned development tools
 
 .PHONY: pins
-pins: venv ## Refresh the image's pins: hashes in app/requirements.txt, the base image's digest
+pins: venv ## Refresh the pins: app/requirements.txt (hashes), the base image's digest, the bench's plotting env
 	$(BIN)/uv pip compile app/requirements.in --generate-hashes --universal --python-version 3.13 \
 	  --no-emit-index-url --no-emit-find-links --custom-compile-command "make pins" \
 	  --quiet -o app/requirements.txt
+	$(BIN)/uv pip compile bench/requirements-plots.in --generate-hashes --universal --python-version 3.13 \
+	  --no-emit-index-url --no-emit-find-links --custom-compile-command "make pins" \
+	  --quiet -o bench/requirements-plots.txt
 	scripts/pin-base-image
 
 .PHONY: rds-ca-bundle

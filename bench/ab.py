@@ -10,8 +10,8 @@ real ÷ floor (b). The verdict is a sign test over the pairs: the candidate "hel
 when it won every pair of at least five (one-sided p ≤ 1/32), and the median of its ratios is
 higher.
 
-Writes `bench/results/<time>-ab-<label>.json` with every run's figures and load average, and the
-same document (it holds no raw samples) to `bench/summaries/`.
+Writes `bench/results/ab/<time>-ab-<label>.json` with every run's figures and load average, and
+the same document (it holds no raw samples) to `bench/summaries/ab/`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from bench.summary import SUMMARIES_DIR
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 WORKTREE = "WORKTREE"
+AB_SUMMARIES_DIR = SUMMARIES_DIR / "ab"
 # A whole B1 run per side, the endpoint only (verification alone is not what these candidates
 # change, and the third-party validator would need its virtualenv).
 PARAMETERS = replace(b1.FULL, verify_messages=0, verify_passes=0, third_party_validator=False)
@@ -77,6 +78,11 @@ def _run_figures(result: dict[str, Any], side: str, load: Sequence[float]) -> di
         "side": side,
         "real_over_floor_b": result["ratios"]["real_over_floor_b"],
         "real_over_floor_a": result["ratios"]["real_over_floor_a"],
+        "cpu_floor_b_over_real": result["cpu"]["floor_b_over_real_both"],
+        "cpu_us_per_request": {
+            t: [targets[t]["server_cpu_us_per_request"], targets[t]["postgres_cpu_us_per_request"]]
+            for t in b1.TARGETS
+        },
         "rps": {t: round(targets[t]["rps"], 1) for t in b1.TARGETS},
         "p50_ms": {t: round(targets[t]["p50_ms"], 2) for t in b1.TARGETS},
         "p99_ms": {t: round(targets[t]["p99_ms"], 2) for t in b1.TARGETS},
@@ -86,9 +92,10 @@ def _run_figures(result: dict[str, Any], side: str, load: Sequence[float]) -> di
     }
 
 
-def verdict(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    base = [r["real_over_floor_b"] for r in runs if r["side"] == "base"]
-    cand = [r["real_over_floor_b"] for r in runs if r["side"] == "candidate"]
+def verdict(runs: Sequence[dict[str, Any]], key: str = "real_over_floor_b") -> dict[str, Any]:
+    """The sign test over the pairs on `key` (higher is better for the candidate)."""
+    base = [r[key] for r in runs if r["side"] == "base"]
+    cand = [r[key] for r in runs if r["side"] == "candidate"]
     pairs = min(len(base), len(cand))
     wins = sum(1 for b, c in zip(base, cand, strict=False) if c > b)
     p = sign_test_p(wins, pairs) if pairs else 1.0
@@ -127,10 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 load = os.getloadavg()
                 result = b1.run_b1(PARAMETERS, log=lambda _text: None, app_dir=sides[side][0])
                 runs.append(_run_figures(result, side, load) | {"pair": index + 1})
+                run = runs[-1]
+                cpu = run["cpu_floor_b_over_real"]
                 print(
                     f"pair {index + 1}/{args.pairs} {side:9s} real ÷ (b) "
-                    f"{runs[-1]['real_over_floor_b']:.3f}  real {runs[-1]['rps']['real']:.0f} "
-                    f"(b) {runs[-1]['rps']['floor_b']:.0f} req/s  load {load[0]:.2f}",
+                    f"{run['real_over_floor_b']:.3f}  real {run['rps']['real']:.0f} "
+                    f"(b) {run['rps']['floor_b']:.0f} req/s  CPU (b) ÷ real "
+                    f"{cpu if cpu is None else round(cpu, 3)}  load {load[0]:.2f}",
                     flush=True,
                 )
     document = {
@@ -152,19 +162,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "runs": runs,
         "verdict": verdict(runs),
+        # The same test on CPU per request (floor (b) ÷ real), which other load moves less.
+        "verdict_cpu": verdict(runs, "cpu_floor_b_over_real")
+        if all(r["cpu_floor_b_over_real"] is not None for r in runs)
+        else None,
     }
     text = json.dumps(document, indent=1) + "\n"
-    for directory in (RESULTS_DIR, SUMMARIES_DIR):
+    for directory in (RESULTS_DIR / "ab", AB_SUMMARIES_DIR):
         directory.mkdir(parents=True, exist_ok=True)
         (directory / f"{name}.json").write_text(text)
-    v = document["verdict"]
+    for label, v in (("throughput", document["verdict"]), ("CPU", document["verdict_cpu"])):
+        if v is not None:
+            _print_verdict(label, v)
+    return 0
+
+
+def _print_verdict(label: str, v: dict[str, Any]) -> None:
     print(
-        f"base median {v['base_median']:.3f} {v['base_range']}, candidate median "
+        f"{label}: base median {v['base_median']:.3f} {v['base_range']}, candidate median "
         f"{v['candidate_median']:.3f} {v['candidate_range']}; candidate won "
         f"{v['candidate_wins']}/{v['pairs']} (p = {v['sign_test_p']:.3f}): "
         f"{'helps beyond noise' if v['helps_beyond_noise'] else 'not beyond noise'}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.contract import FLOOR_A_PATH, FLOOR_B_PATH, NOOP_JOB, RECEIPTS_DDL
+from bench.cpu import tree_cpu_seconds
 from bench.stats import percentile, ratio
 from bench.validator_env import validator_python
 from harness.postgres import PostgresServer, running_postgres
@@ -60,9 +61,11 @@ class B1Parameters:
     third_party_validator: bool
 
 
+# Twelve short rounds rather than three long ones: on a machine shared with other work, load comes
+# and goes within seconds, and the finer the targets alternate, the more evenly it falls on each.
 FULL = B1Parameters(
     requests=6000,
-    rounds=3,
+    rounds=12,
     warmup=300,
     concurrency=16,
     verify_messages=400,
@@ -219,6 +222,8 @@ def summarise(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     wall = sum(float(r["wall_seconds"]) for r in rounds)
     return {
         "requests": requests,
+        "server_cpu_us_per_request": _per_request(rounds, "server_cpu_s", requests),
+        "postgres_cpu_us_per_request": _per_request(rounds, "postgres_cpu_s", requests),
         "errors": sum(c for s, c in statuses.items() if s != "200"),
         "statuses": statuses,
         "error_samples": [e for r in rounds for e in r["error_samples"]][:5],
@@ -230,6 +235,34 @@ def summarise(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "max_ms": max(latencies_ms),
         "latencies_ms": [round(v, 3) for v in latencies_ms],
     }
+
+
+def _per_request(rounds: Sequence[Mapping[str, Any]], key: str, requests: int) -> float | None:
+    values = [r.get(key) for r in rounds]
+    if not requests or any(v is None for v in values):
+        return None
+    return sum(values) / requests * 1e6  # type: ignore[arg-type]
+
+
+def cpu_ratios(targets: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
+    """Floor (b)'s CPU per request over the real endpoint's: server, database, and both."""
+
+    def cost(target: str, *keys: str) -> float | None:
+        values = [targets[target][k] for k in keys]
+        return None if any(v is None for v in values) else sum(values)
+
+    server, database = "server_cpu_us_per_request", "postgres_cpu_us_per_request"
+    ratios: dict[str, float | None] = {}
+    for name, keys in (
+        ("server", (server,)),
+        ("postgres", (database,)),
+        ("both", (server, database)),
+    ):
+        real, floor = cost("real", *keys), cost("floor_b", *keys)
+        ratios[f"floor_b_over_real_{name}"] = (
+            ratio(floor, real) if real is not None and floor is not None else None
+        )
+    return ratios
 
 
 _SUCCEEDED_RUNS = "SELECT count(*) FROM job_runs WHERE job = 'bench_noop' AND status = 'succeeded'"
@@ -290,6 +323,11 @@ def verification_alone(
     return result
 
 
+def _spent(before: float | None, pid: int | None) -> float | None:
+    after = tree_cpu_seconds(pid)
+    return None if before is None or after is None else after - before
+
+
 def run_b1(params: B1Parameters, log: Any = print, app_dir: Path = APP_DIR) -> dict[str, Any]:
     """One B1 run; `app_dir` is the folder bookapp is imported from (bench.ab: another revision's).
 
@@ -327,6 +365,8 @@ def run_b1(params: B1Parameters, log: Any = print, app_dir: Path = APP_DIR) -> d
                     for target in order:
                         start = params.warmup + index * per_round
                         chunk = bodies[target][start : start + per_round]
+                        server_cpu = tree_cpu_seconds(server.process.pid)
+                        postgres_cpu = tree_cpu_seconds(pg.pid)
                         result = _load(
                             workdir,
                             port,
@@ -335,6 +375,8 @@ def run_b1(params: B1Parameters, log: Any = print, app_dir: Path = APP_DIR) -> d
                             concurrency=params.concurrency,
                             tag=f"round{index}",
                         )
+                        result["server_cpu_s"] = _spent(server_cpu, server.process.pid)
+                        result["postgres_cpu_s"] = _spent(postgres_cpu, pg.pid)
                         rounds[target].append(result)
                         log(
                             f"  round {index + 1}/{params.rounds} {target:8s} "
@@ -370,6 +412,8 @@ def run_b1(params: B1Parameters, log: Any = print, app_dir: Path = APP_DIR) -> d
             "real_over_floor_a": ratio(targets["real"]["rps"], targets["floor_a"]["rps"]),
             "target_real_over_floor_b": 0.8,
         },
+        # CPU per request (bench.cpu): the cost behind the throughput, steadier under other load.
+        "cpu": cpu_ratios(targets),
         "checks": {
             "certificate_downloads": downloads,
             "job_runs_succeeded": succeeded,
