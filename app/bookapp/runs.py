@@ -35,49 +35,52 @@ RunStatus = Literal["running", "succeeded", "failed", "rejected"]
 LEASE_SECONDS = 120.0
 HEARTBEAT_SECONDS = 10.0
 
-_CLAIM = sa.text(
-    """
+# The statements run as the driver's SQL (psycopg's %(name)s parameters), on the hot path of every
+# delivery: no SQL compilation step, and SQLAlchemy's cursor events still fire (tracing).
+_CLAIM = """
     INSERT INTO job_runs AS r (message_id, job, payload, status, attempts, started_at, heartbeat_at)
-    VALUES (:message_id, :job, CAST(:payload AS jsonb), 'running', 1, now(), now())
+    VALUES (%(message_id)s, %(job)s, CAST(%(payload)s AS jsonb), 'running', 1, now(), now())
     ON CONFLICT (message_id) DO UPDATE
        SET status = 'running', attempts = r.attempts + 1, started_at = now(), heartbeat_at = now(),
            finished_at = NULL, error = NULL, job = EXCLUDED.job, payload = EXCLUDED.payload
      WHERE r.status = 'failed'
-        OR (r.status = 'running' AND r.heartbeat_at < now() - make_interval(secs => :lease))
+        OR (r.status = 'running' AND r.heartbeat_at < now() - make_interval(secs => %(lease)s))
     RETURNING r.attempts
     """
-)
-_STATUS = sa.text("SELECT status, error FROM job_runs WHERE message_id = :message_id")
-_RECORDED = sa.text(
+_STATUS = "SELECT status, error FROM job_runs WHERE message_id = %(message_id)s"
+_RECORDED = (
     "SELECT message_id, job, status, attempts, error, finished_at FROM job_runs "
-    "WHERE message_id = :message_id AND status <> 'running' AND finished_at IS NOT NULL"
+    "WHERE message_id = %(message_id)s AND status <> 'running' AND finished_at IS NOT NULL"
 )
-_FINISH = sa.text(
-    "UPDATE job_runs SET status = :status, finished_at = now(), heartbeat_at = now(), "
-    "error = :error WHERE message_id = :message_id AND attempts = :attempt AND status = 'running'"
+_FINISH = (
+    "UPDATE job_runs SET status = %(status)s, finished_at = now(), heartbeat_at = now(), "
+    "error = %(error)s "
+    "WHERE message_id = %(message_id)s AND attempts = %(attempt)s AND status = 'running'"
 )
-_BEAT = sa.text(
-    """
+_BEAT = """
     UPDATE job_runs AS r SET heartbeat_at = now()
-      FROM unnest(CAST(:message_ids AS text[]), CAST(:attempts AS integer[]))
+      FROM unnest(CAST(%(message_ids)s AS text[]), CAST(%(attempts)s AS integer[]))
            AS b(message_id, attempt)
      WHERE r.message_id = b.message_id AND r.attempts = b.attempt AND r.status = 'running'
     """
-)
-_RECORD_REJECTED = sa.text(
-    """
+_RECORD_REJECTED = """
     INSERT INTO job_runs AS r (message_id, job, payload, status, attempts,
                                started_at, heartbeat_at, finished_at, error)
-    VALUES (:message_id, :job, CAST(:payload AS jsonb), 'rejected', 1, now(), now(), now(), :error)
+    VALUES (%(message_id)s, %(job)s, CAST(%(payload)s AS jsonb), 'rejected', 1,
+            now(), now(), now(), %(error)s)
     ON CONFLICT (message_id) DO NOTHING
     """
-)
 
 
 def _autocommit(engine: Engine) -> sa.Connection:
-    """A pooled connection on which each statement commits on its own (one statement per write)."""
+    """A pooled connection on which each statement commits on its own (one statement per write).
+
+    An engine made with `create_engine(..., autocommit=True)` hands out such connections as they
+    are; any other is switched for this checkout (and back when the connection is returned).
+    """
     connection = engine.connect()
-    connection.execution_options(isolation_level="AUTOCOMMIT")
+    if not connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
+        connection.execution_options(isolation_level="AUTOCOMMIT")
     return connection
 
 
@@ -116,11 +119,11 @@ def claim(
         "lease": LEASE_SECONDS if lease is None else lease,  # read now, so tests can patch it
     }
     with _autocommit(engine) as connection:
-        attempt = connection.execute(_CLAIM, params).scalar_one_or_none()
+        attempt = connection.exec_driver_sql(_CLAIM, params).scalar_one_or_none()
         if attempt is not None:
             return Claim(attempt=attempt)
         # Only says which answer to give: whatever the row holds now, this delivery did not claim.
-        row = connection.execute(_STATUS, {"message_id": message_id}).one()
+        row = connection.exec_driver_sql(_STATUS, {"message_id": message_id}).one()
     return Claim(attempt=None, status=row.status, error=row.error)
 
 
@@ -128,7 +131,7 @@ def record_rejected(
     engine: Engine, message_id: str, job: str, payload: Mapping[str, Any] | None, error: str
 ) -> None:
     with _autocommit(engine) as connection:
-        connection.execute(
+        connection.exec_driver_sql(
             _RECORD_REJECTED,
             {
                 "message_id": message_id,
@@ -144,7 +147,7 @@ def finish(
 ) -> bool:
     """Record the outcome, only if this attempt still owns the run; returns whether it did."""
     with _autocommit(engine) as connection:
-        result = connection.execute(
+        result = connection.exec_driver_sql(
             _FINISH,
             {"status": status, "error": error, "message_id": message_id, "attempt": attempt},
         )
@@ -154,7 +157,7 @@ def finish(
 def recorded(engine: Engine, message_id: str) -> RecordedRun | None:
     """The finished run of `message_id` as job_runs holds it, or None if it is not finished."""
     with _autocommit(engine) as connection:
-        row = connection.execute(_RECORDED, {"message_id": message_id}).one_or_none()
+        row = connection.exec_driver_sql(_RECORDED, {"message_id": message_id}).one_or_none()
     if row is None:
         return None
     return RecordedRun(
@@ -231,6 +234,8 @@ class Heartbeats:
                 )
             try:
                 with _autocommit(self._engine) as connection:
-                    connection.execute(_BEAT, {"message_ids": message_ids, "attempts": attempts})
+                    connection.exec_driver_sql(
+                        _BEAT, {"message_ids": message_ids, "attempts": attempts}
+                    )
             except sa.exc.SQLAlchemyError:
                 continue  # the database is away; the next beat tries again
