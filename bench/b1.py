@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.contract import FLOOR_A_PATH, FLOOR_B_PATH, NOOP_JOB, RECEIPTS_DDL
+from bench.cpu import tree_cpu_seconds
 from bench.stats import percentile, ratio
 from bench.validator_env import validator_python
 from harness.postgres import PostgresServer, running_postgres
@@ -60,9 +61,11 @@ class B1Parameters:
     third_party_validator: bool
 
 
+# Twelve short rounds rather than three long ones: on a machine shared with other work, load comes
+# and goes within seconds, and the finer the targets alternate, the more evenly it falls on each.
 FULL = B1Parameters(
     requests=6000,
-    rounds=3,
+    rounds=12,
     warmup=300,
     concurrency=16,
     verify_messages=400,
@@ -135,10 +138,12 @@ def server_environment(pg: PostgresServer, certs: CertificateServer, port: int) 
 
 
 @contextmanager
-def running_server(workdir: Path, env: Mapping[str, str], port: int) -> Iterator[ChildProcess]:
+def running_server(
+    workdir: Path, env: Mapping[str, str], port: int, app_dir: Path = APP_DIR
+) -> Iterator[ChildProcess]:
     migrate = subprocess.run(
         [sys.executable, "-m", "bookapp", "migrate"],
-        cwd=APP_DIR,
+        cwd=app_dir,
         env=dict(env),
         capture_output=True,
         text=True,
@@ -152,7 +157,7 @@ def running_server(workdir: Path, env: Mapping[str, str], port: int) -> Iterator
         [sys.executable, "-m", "bench.served"],
         log_path=workdir / "server.log",
         env=env,
-        cwd=APP_DIR,
+        cwd=app_dir,
     )
     try:
 
@@ -217,6 +222,8 @@ def summarise(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     wall = sum(float(r["wall_seconds"]) for r in rounds)
     return {
         "requests": requests,
+        "server_cpu_us_per_request": _per_request(rounds, "server_cpu_s", requests),
+        "postgres_cpu_us_per_request": _per_request(rounds, "postgres_cpu_s", requests),
         "errors": sum(c for s, c in statuses.items() if s != "200"),
         "statuses": statuses,
         "error_samples": [e for r in rounds for e in r["error_samples"]][:5],
@@ -230,6 +237,34 @@ def summarise(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _per_request(rounds: Sequence[Mapping[str, Any]], key: str, requests: int) -> float | None:
+    values = [r.get(key) for r in rounds]
+    if not requests or any(v is None for v in values):
+        return None
+    return sum(values) / requests * 1e6  # type: ignore[arg-type]
+
+
+def cpu_ratios(targets: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
+    """Floor (b)'s CPU per request over the real endpoint's: server, database, and both."""
+
+    def cost(target: str, *keys: str) -> float | None:
+        values = [targets[target][k] for k in keys]
+        return None if any(v is None for v in values) else sum(values)
+
+    server, database = "server_cpu_us_per_request", "postgres_cpu_us_per_request"
+    ratios: dict[str, float | None] = {}
+    for name, keys in (
+        ("server", (server,)),
+        ("postgres", (database,)),
+        ("both", (server, database)),
+    ):
+        real, floor = cost("real", *keys), cost("floor_b", *keys)
+        ratios[f"floor_b_over_real_{name}"] = (
+            ratio(floor, real) if real is not None and floor is not None else None
+        )
+    return ratios
+
+
 _SUCCEEDED_RUNS = "SELECT count(*) FROM job_runs WHERE job = 'bench_noop' AND status = 'succeeded'"
 
 
@@ -238,7 +273,7 @@ def _count(pg: PostgresServer, sql: str) -> int:
 
 
 def verification_alone(
-    workdir: Path, params: B1Parameters, signer: Signer, cert_url: str
+    workdir: Path, params: B1Parameters, signer: Signer, cert_url: str, app_dir: Path = APP_DIR
 ) -> dict[str, Any]:
     # aws-sns-verifier's model requires a Subject key; give every message one (both sign it).
     bodies = _signed_bodies(signer, cert_url, params.verify_messages, subject="bench job")
@@ -271,7 +306,7 @@ def verification_alone(
     ]
     if not skipped:
         argv.append("--validator")
-    env = {**os.environ, "PYTHONPATH": f"{APP_DIR}{os.pathsep}{REPO_ROOT}"}
+    env = {**os.environ, "PYTHONPATH": f"{app_dir}{os.pathsep}{REPO_ROOT}"}
     process = subprocess.run(
         argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False, timeout=600
     )
@@ -288,7 +323,16 @@ def verification_alone(
     return result
 
 
-def run_b1(params: B1Parameters, log: Any = print) -> dict[str, Any]:
+def _spent(before: float | None, pid: int | None) -> float | None:
+    after = tree_cpu_seconds(pid)
+    return None if before is None or after is None else after - before
+
+
+def run_b1(params: B1Parameters, log: Any = print, app_dir: Path = APP_DIR) -> dict[str, Any]:
+    """One B1 run; `app_dir` is the folder bookapp is imported from (bench.ab: another revision's).
+
+    `params.verify_messages` 0 leaves verification alone out (bench.ab measures the endpoint only).
+    """
     with tempfile.TemporaryDirectory(prefix="bench-b1-") as tmp:
         workdir = Path(tmp)
         with running_postgres() as pg, CertificateServer(region=REGION) as certs:
@@ -310,7 +354,7 @@ def run_b1(params: B1Parameters, log: Any = print) -> dict[str, Any]:
             env = server_environment(pg, certs, port)
             rounds: dict[str, list[dict[str, Any]]] = {t: [] for t in TARGETS}
             warmups: dict[str, dict[str, Any]] = {}
-            with running_server(workdir, env, port) as server:
+            with running_server(workdir, env, port, app_dir) as server:
                 for target in TARGETS:
                     warm = bodies[target][: params.warmup]
                     warmups[target] = _load(
@@ -321,6 +365,8 @@ def run_b1(params: B1Parameters, log: Any = print) -> dict[str, Any]:
                     for target in order:
                         start = params.warmup + index * per_round
                         chunk = bodies[target][start : start + per_round]
+                        server_cpu = tree_cpu_seconds(server.process.pid)
+                        postgres_cpu = tree_cpu_seconds(pg.pid)
                         result = _load(
                             workdir,
                             port,
@@ -329,6 +375,8 @@ def run_b1(params: B1Parameters, log: Any = print) -> dict[str, Any]:
                             concurrency=params.concurrency,
                             tag=f"round{index}",
                         )
+                        result["server_cpu_s"] = _spent(server_cpu, server.process.pid)
+                        result["postgres_cpu_s"] = _spent(postgres_cpu, pg.pid)
                         rounds[target].append(result)
                         log(
                             f"  round {index + 1}/{params.rounds} {target:8s} "
@@ -339,8 +387,10 @@ def run_b1(params: B1Parameters, log: Any = print) -> dict[str, Any]:
             downloads = certs.hits(cert_url)
             succeeded = _count(pg, _SUCCEEDED_RUNS)
             receipts = _count(pg, "SELECT count(*) FROM bench_receipts")
-            log("B1: signature verification alone ...")
-            verification = verification_alone(workdir, params, signer, cert_url)
+            verification: dict[str, Any] | None = None
+            if params.verify_messages:
+                log("B1: signature verification alone ...")
+                verification = verification_alone(workdir, params, signer, cert_url, app_dir)
     targets = {t: summarise(rounds[t]) for t in TARGETS}
     for t in TARGETS:
         targets[t]["warmup_errors"] = sum(
@@ -362,6 +412,8 @@ def run_b1(params: B1Parameters, log: Any = print) -> dict[str, Any]:
             "real_over_floor_a": ratio(targets["real"]["rps"], targets["floor_a"]["rps"]),
             "target_real_over_floor_b": 0.8,
         },
+        # CPU per request (bench.cpu): the cost behind the throughput, steadier under other load.
+        "cpu": cpu_ratios(targets),
         "checks": {
             "certificate_downloads": downloads,
             "job_runs_succeeded": succeeded,

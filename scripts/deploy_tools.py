@@ -681,10 +681,10 @@ def push(args: argparse.Namespace) -> int:
         f"\n{'Would push' if build.dry_run else 'Pushed'} the image. Give sam deploy:\n\n"
         f"ImageUri={uri}\n\n"
         "First deploy:\n"
-        "  .venv/bin/sam build\n"
+        "  make build\n"
         f"  .venv/bin/sam deploy --guided {overrides}\n"
         "Later deploys (every parameter you do not name keeps its value):\n"
-        f"  .venv/bin/sam build && .venv/bin/sam deploy {overrides}"
+        f"  make build && .venv/bin/sam deploy {overrides}"
     )
     return 0
 

@@ -17,6 +17,9 @@ from typing import Literal
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+# The message-age limits are SNS's own timing; bookapp.sns holds them (it imports no SQLAlchemy).
+from bookapp.sns import DEFAULT_MAX_MESSAGE_AGE_SECONDS, SNS_MAX_RETRY_SECONDS
+
 AppRole = Literal["api", "jobs", "all"]
 
 TOPIC_ARN_PATTERN = re.compile(
@@ -39,12 +42,6 @@ TCP_REQUIRE_AUTH = "scram-sha-256"
 SOCKET_REQUIRE_AUTH = "scram-sha-256,none"
 _SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
 
-# SNS retries a delivery for at most 3600 s (the longest delivery policy it accepts) with the same
-# Timestamp; 300 s more for the difference between SNS's clock and ours. An older message is a
-# replay, not a retry.
-SNS_MAX_RETRY_SECONDS = 3600
-CLOCK_SKEW_SECONDS = 300
-DEFAULT_MAX_MESSAGE_AGE_SECONDS = SNS_MAX_RETRY_SECONDS + CLOCK_SKEW_SECONDS
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - the container's port is what App Runner routes to

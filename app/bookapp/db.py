@@ -7,7 +7,12 @@ mirror it for queries.
 
 from __future__ import annotations
 
+import select
+from typing import Any
+
+import psycopg
 import sqlalchemy as sa
+from psycopg import pq
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Engine
 
@@ -45,6 +50,10 @@ job_runs = sa.Table(
 # connections as before at most (5 + 10 overflow), now kept open; a request that finds none free
 # waits for one.
 POOL_SIZE = 15
+# The job endpoint's own engine for job_runs (claim, outcome, heartbeat), each write one
+# autocommit statement holding a connection for one round trip: a few connections serve every
+# delivery of a worker. With the main pool, a worker process keeps at most 20 connections.
+RECORDS_POOL_SIZE = 5
 # A request waits this long for a free connection before it answers 503 (SQLAlchemy's default is
 # 30 s, longer than SNS's 15 s delivery timeout).
 POOL_TIMEOUT_SECONDS = 10
@@ -61,16 +70,61 @@ CONNECT_ARGS = {
 }
 
 
-def create_engine(url: URL, *, pool_size: int = POOL_SIZE) -> Engine:
-    """A pooled engine that survives a database restart (pre-ping) and fails fast when down."""
-    return sa.create_engine(
+def _disturbed(dbapi_connection: Any) -> bool:
+    """Whether a pooled connection may be dead: closed, not idle, or its socket has something to
+    read. An idle connection's server sends nothing unasked; a server that ends the session (a
+    restart, a failover, pg_terminate_backend, an idle timeout) sends its FATAL and closes the
+    socket, which makes it readable."""
+    if dbapi_connection.closed:
+        return True
+    pgconn = dbapi_connection.pgconn
+    if pgconn.status != pq.ConnStatus.OK or pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return True
+    try:
+        socket = pgconn.socket
+    except psycopg.OperationalError:
+        return True
+    poller = select.poll()
+    poller.register(socket, select.POLLIN | select.POLLPRI)  # POLLHUP and POLLERR come anyway
+    return bool(poller.poll(0))
+
+
+def create_engine(url: URL, *, pool_size: int = POOL_SIZE, autocommit: bool = False) -> Engine:
+    """A pooled engine that survives a database restart and fails fast when down.
+
+    `autocommit`: every connection is in autocommit from its start, for single-statement writes
+    (bookapp.runs): no isolation-level switch at each checkout and back at each return.
+
+    A pooled connection is pinged at checkout only when its socket says something happened
+    (`_disturbed`), instead of on every checkout (SQLAlchemy's pool_pre_ping): a round trip per
+    checkout saved, and a connection the server closed (a quick restart included) is still found
+    before a request uses it. A failed ping invalidates every pooled connection, as pre-ping does.
+    What neither notices is a server that vanished without closing (a host gone): the statement
+    then fails within tcp_user_timeout, as the ping would have.
+    """
+    engine = sa.create_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_SECONDS,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         pool_recycle=1800,
         # Error messages would otherwise end with every bound value: job payloads in the logs.
         hide_parameters=True,
         connect_args=dict(CONNECT_ARGS),
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
+    dialect = engine.dialect
+
+    def ping_if_disturbed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if not _disturbed(dbapi_connection):
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except psycopg.Error as error:
+            raise sa.exc.InvalidatePoolError(
+                f"pooled connection is dead ({type(error).__name__})"
+            ) from None
+
+    sa.event.listen(engine, "checkout", ping_if_disturbed)
+    return engine

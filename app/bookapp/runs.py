@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -26,55 +27,60 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+log = logging.getLogger(__name__)
+
 RunStatus = Literal["running", "succeeded", "failed", "rejected"]
 
 # App Runner ends every request after 120 s: a run silent for longer has no request left to end it.
 LEASE_SECONDS = 120.0
 HEARTBEAT_SECONDS = 10.0
 
-_CLAIM = sa.text(
-    """
+# The statements run as the driver's SQL (psycopg's %(name)s parameters), on the hot path of every
+# delivery: no SQL compilation step, and SQLAlchemy's cursor events still fire (tracing).
+_CLAIM = """
     INSERT INTO job_runs AS r (message_id, job, payload, status, attempts, started_at, heartbeat_at)
-    VALUES (:message_id, :job, CAST(:payload AS jsonb), 'running', 1, now(), now())
+    VALUES (%(message_id)s, %(job)s, CAST(%(payload)s AS jsonb), 'running', 1, now(), now())
     ON CONFLICT (message_id) DO UPDATE
        SET status = 'running', attempts = r.attempts + 1, started_at = now(), heartbeat_at = now(),
            finished_at = NULL, error = NULL, job = EXCLUDED.job, payload = EXCLUDED.payload
      WHERE r.status = 'failed'
-        OR (r.status = 'running' AND r.heartbeat_at < now() - make_interval(secs => :lease))
+        OR (r.status = 'running' AND r.heartbeat_at < now() - make_interval(secs => %(lease)s))
     RETURNING r.attempts
     """
-)
-_STATUS = sa.text("SELECT status, error FROM job_runs WHERE message_id = :message_id")
-_RECORDED = sa.text(
+_STATUS = "SELECT status, error FROM job_runs WHERE message_id = %(message_id)s"
+_RECORDED = (
     "SELECT message_id, job, status, attempts, error, finished_at FROM job_runs "
-    "WHERE message_id = :message_id AND status <> 'running' AND finished_at IS NOT NULL"
+    "WHERE message_id = %(message_id)s AND status <> 'running' AND finished_at IS NOT NULL"
 )
-_FINISH = sa.text(
-    "UPDATE job_runs SET status = :status, finished_at = now(), heartbeat_at = now(), "
-    "error = :error WHERE message_id = :message_id AND attempts = :attempt AND status = 'running'"
+_FINISH = (
+    "UPDATE job_runs SET status = %(status)s, finished_at = now(), heartbeat_at = now(), "
+    "error = %(error)s "
+    "WHERE message_id = %(message_id)s AND attempts = %(attempt)s AND status = 'running'"
 )
-_BEAT = sa.text(
-    """
+_BEAT = """
     UPDATE job_runs AS r SET heartbeat_at = now()
-      FROM unnest(CAST(:message_ids AS text[]), CAST(:attempts AS integer[]))
+      FROM unnest(CAST(%(message_ids)s AS text[]), CAST(%(attempts)s AS integer[]))
            AS b(message_id, attempt)
      WHERE r.message_id = b.message_id AND r.attempts = b.attempt AND r.status = 'running'
     """
-)
-_RECORD_REJECTED = sa.text(
-    """
+_RECORD_REJECTED = """
     INSERT INTO job_runs AS r (message_id, job, payload, status, attempts,
                                started_at, heartbeat_at, finished_at, error)
-    VALUES (:message_id, :job, CAST(:payload AS jsonb), 'rejected', 1, now(), now(), now(), :error)
+    VALUES (%(message_id)s, %(job)s, CAST(%(payload)s AS jsonb), 'rejected', 1,
+            now(), now(), now(), %(error)s)
     ON CONFLICT (message_id) DO NOTHING
     """
-)
 
 
 def _autocommit(engine: Engine) -> sa.Connection:
-    """A pooled connection on which each statement commits on its own (one statement per write)."""
+    """A pooled connection on which each statement commits on its own (one statement per write).
+
+    An engine made with `create_engine(..., autocommit=True)` hands out such connections as they
+    are; any other is switched for this checkout (and back when the connection is returned).
+    """
     connection = engine.connect()
-    connection.execution_options(isolation_level="AUTOCOMMIT")
+    if not connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
+        connection.execution_options(isolation_level="AUTOCOMMIT")
     return connection
 
 
@@ -113,11 +119,11 @@ def claim(
         "lease": LEASE_SECONDS if lease is None else lease,  # read now, so tests can patch it
     }
     with _autocommit(engine) as connection:
-        attempt = connection.execute(_CLAIM, params).scalar_one_or_none()
+        attempt = connection.exec_driver_sql(_CLAIM, params).scalar_one_or_none()
         if attempt is not None:
             return Claim(attempt=attempt)
         # Only says which answer to give: whatever the row holds now, this delivery did not claim.
-        row = connection.execute(_STATUS, {"message_id": message_id}).one()
+        row = connection.exec_driver_sql(_STATUS, {"message_id": message_id}).one()
     return Claim(attempt=None, status=row.status, error=row.error)
 
 
@@ -125,7 +131,7 @@ def record_rejected(
     engine: Engine, message_id: str, job: str, payload: Mapping[str, Any] | None, error: str
 ) -> None:
     with _autocommit(engine) as connection:
-        connection.execute(
+        connection.exec_driver_sql(
             _RECORD_REJECTED,
             {
                 "message_id": message_id,
@@ -141,7 +147,7 @@ def finish(
 ) -> bool:
     """Record the outcome, only if this attempt still owns the run; returns whether it did."""
     with _autocommit(engine) as connection:
-        result = connection.execute(
+        result = connection.exec_driver_sql(
             _FINISH,
             {"status": status, "error": error, "message_id": message_id, "attempt": attempt},
         )
@@ -151,7 +157,7 @@ def finish(
 def recorded(engine: Engine, message_id: str) -> RecordedRun | None:
     """The finished run of `message_id` as job_runs holds it, or None if it is not finished."""
     with _autocommit(engine) as connection:
-        row = connection.execute(_RECORDED, {"message_id": message_id}).one_or_none()
+        row = connection.exec_driver_sql(_RECORDED, {"message_id": message_id}).one_or_none()
     if row is None:
         return None
     return RecordedRun(
@@ -164,27 +170,39 @@ def recorded(engine: Engine, message_id: str) -> RecordedRun | None:
     )
 
 
+@dataclass
+class _Watched:
+    """A run in progress: how many deliveries hold it, and whether "job running" was logged."""
+
+    job: str
+    holders: int = 0
+    announced: bool = False
+
+
 class Heartbeats:
     """Touches heartbeat_at of every run in progress, so a long run is not taken for abandoned.
 
     One thread per endpoint beats all the runs of this process with one statement every
     `interval` (a thread per run cost more than the no-op job it watched). It starts with the first
     run and ends when no run is left; a run's first beat comes within one interval of its claim,
-    far inside the lease.
+    far inside the lease. A run still going at its first beat is logged once as "job running"
+    (the endpoint logs one line per delivery, when it finished): a run whose instance dies
+    mid-way leaves that line without a "job finished".
     """
 
     def __init__(self, engine: Engine, interval: float | None = None) -> None:
         self._engine = engine
         self._interval = HEARTBEAT_SECONDS if interval is None else interval
         self._lock = threading.Lock()
-        self._runs: dict[tuple[str, int], int] = {}  # (message_id, attempt) -> holders
+        self._runs: dict[tuple[str, int], _Watched] = {}  # by (message_id, attempt)
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def keep_alive(self, message_id: str, attempt: int) -> Iterator[None]:
+    def keep_alive(self, message_id: str, attempt: int, job: str = "?") -> Iterator[None]:
         key = (message_id, attempt)
         with self._lock:
-            self._runs[key] = self._runs.get(key, 0) + 1
+            entry = self._runs.setdefault(key, _Watched(job))
+            entry.holders += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
                 self._thread.start()
@@ -192,10 +210,10 @@ class Heartbeats:
             yield
         finally:
             with self._lock:
-                if self._runs[key] == 1:
+                entry = self._runs[key]
+                entry.holders -= 1
+                if entry.holders == 0:
                     del self._runs[key]
-                else:
-                    self._runs[key] -= 1
 
     def _beat(self) -> None:
         while True:
@@ -206,8 +224,18 @@ class Heartbeats:
                     return
                 message_ids = [message_id for message_id, _ in self._runs]
                 attempts = [attempt for _, attempt in self._runs]
+                running = [(key, e.job) for key, e in self._runs.items() if not e.announced]
+                for key, _job in running:
+                    self._runs[key].announced = True
+            for (message_id, attempt), job in running:
+                log.info(
+                    "job running",
+                    extra={"message_id": message_id, "job": job, "attempt": attempt},
+                )
             try:
                 with _autocommit(self._engine) as connection:
-                    connection.execute(_BEAT, {"message_ids": message_ids, "attempts": attempts})
+                    connection.exec_driver_sql(
+                        _BEAT, {"message_ids": message_ids, "attempts": attempts}
+                    )
             except sa.exc.SQLAlchemyError:
                 continue  # the database is away; the next beat tries again

@@ -33,7 +33,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from bookapp.config import CLOCK_SKEW_SECONDS, DEFAULT_MAX_MESSAGE_AGE_SECONDS
+# SNS retries a delivery for at most 3600 s (the longest delivery policy it accepts) with the same
+# Timestamp; 300 s more for the difference between SNS's clock and ours. An older message is a
+# replay, not a retry. (bookapp.config reads JOB_MAX_MESSAGE_AGE_SECONDS against these.)
+SNS_MAX_RETRY_SECONDS: Final = 3600
+CLOCK_SKEW_SECONDS: Final = 300
+DEFAULT_MAX_MESSAGE_AGE_SECONDS: Final = SNS_MAX_RETRY_SECONDS + CLOCK_SKEW_SECONDS
 
 MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
 
@@ -66,10 +71,11 @@ _REQUIRED: Final[dict[str, tuple[str, ...]]] = {
     kind: (*(k for k in keys if k != "Subject"), "Signature", "SignatureVersion", "SigningCertURL")
     for kind, keys in _SIGNED_KEYS.items()
 }
-_HASHES: Final[dict[str, Callable[[], hashes.HashAlgorithm]]] = {
-    "1": hashes.SHA1,  # SHA1withRSA, the default for topics
-    "2": hashes.SHA256,  # SHA256withRSA, SignatureVersion "2" on the topic
+_HASHES: Final[dict[str, hashes.HashAlgorithm]] = {
+    "1": hashes.SHA1(),  # noqa: S303 - SHA1withRSA, SNS's default signature version
+    "2": hashes.SHA256(),  # SHA256withRSA, SignatureVersion "2" on the topic
 }
+_PKCS1: Final = padding.PKCS1v15()
 
 
 class MalformedMessage(ValueError):  # noqa: N818 - reads as the condition it reports
@@ -88,7 +94,7 @@ class CertificateUnavailable(Exception):  # noqa: N818
     """The certificate could not be downloaded right now (503: SNS retries)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Envelope:
     type: MessageType
     fields: Mapping[str, str]
@@ -148,10 +154,22 @@ def _timestamp(raw: str) -> datetime.datetime:
     return parsed.astimezone(datetime.UTC)
 
 
+# Each signed key with its "Key\n" line, built once: the string to sign is joined from these and
+# the values as they are, with no per-field copy of the message.
+_SIGNED_LINES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    kind: tuple((key, f"{key}\n") for key in keys) for kind, keys in _SIGNED_KEYS.items()
+}
+
+
 def string_to_sign(envelope: Envelope) -> bytes:
     """ "Key\\nValue\\n" for each signed key of the message type, in AWS's order, when present."""
-    keys = _SIGNED_KEYS[envelope.type]
-    return "".join(f"{k}\n{envelope.fields[k]}\n" for k in keys if k in envelope.fields).encode()
+    fields = envelope.fields
+    parts: list[str] = []
+    for key, line in _SIGNED_LINES[envelope.type]:
+        value = fields.get(key)
+        if value is not None:
+            parts += (line, value, "\n")
+    return "".join(parts).encode()
 
 
 def certificate_host(region: str) -> str:
@@ -266,6 +284,33 @@ UNAVAILABLE_CACHE_SECONDS: Final = 15.0
 MAX_CONCURRENT_DOWNLOADS: Final = 4
 DOWNLOAD_SLOT_WAIT_SECONDS: Final = 2.0
 _MAX_FAILURES: Final = 256
+# Certificate URLs a Verifier remembers as having passed the URL checks (SNS uses one per region
+# at a time; a new one appears when SNS rotates its signing certificate).
+_MAX_ACCEPTED_URLS: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SigningCertificate:
+    """A downloaded certificate with what verification reads from it, parsed once per URL.
+
+    `public_key` is None when the key is not RSA: such a certificate is kept (a refusal, not a
+    failure to download) and refused each time it is named.
+    """
+
+    certificate: x509.Certificate
+    public_key: rsa.RSAPublicKey | None
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate) -> SigningCertificate:
+        key = certificate.public_key()
+        return cls(
+            certificate=certificate,
+            public_key=key if isinstance(key, rsa.RSAPublicKey) else None,
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+        )
 
 
 class CertificateCache:
@@ -288,7 +333,7 @@ class CertificateCache:
     ) -> None:
         self._fetch = fetch
         self._max = max_entries
-        self._entries: OrderedDict[str, x509.Certificate] = OrderedDict()
+        self._entries: OrderedDict[str, SigningCertificate] = OrderedDict()
         self._failures: OrderedDict[str, tuple[float, Callable[[], Exception]]] = OrderedDict()
         self._lock = threading.Lock()
         self._downloads: dict[str, threading.Lock] = {}
@@ -296,7 +341,7 @@ class CertificateCache:
         self._slot_wait = slot_wait
         self._clock = clock
 
-    def _cached(self, url: str) -> x509.Certificate | None:
+    def _cached(self, url: str) -> SigningCertificate | None:
         """The certificate, or None; raises the remembered failure while it lasts."""
         with self._lock:
             if url in self._entries:
@@ -326,7 +371,7 @@ class CertificateCache:
             while len(self._failures) > _MAX_FAILURES:
                 self._failures.popitem(last=False)
 
-    def _download(self, url: str) -> x509.Certificate:
+    def _download(self, url: str) -> SigningCertificate:
         if not self._slots.acquire(timeout=self._slot_wait):
             raise CertificateUnavailable("too many certificate downloads at once")
         try:
@@ -337,13 +382,17 @@ class CertificateCache:
         finally:
             self._slots.release()
         try:
-            return x509.load_pem_x509_certificate(document)
+            return SigningCertificate.of(x509.load_pem_x509_certificate(document))
         except ValueError:
             refused = VerificationFailed("certificate", "document is not a PEM certificate")
             self._remember_failure(url, refused)
             raise refused from None
 
     def get(self, url: str) -> x509.Certificate:
+        return self.signing_certificate(url).certificate
+
+    def signing_certificate(self, url: str) -> SigningCertificate:
+        """The certificate of `url` and its parsed key: downloaded and parsed once per URL."""
         cached = self._cached(url)
         if cached is not None:
             return cached
@@ -375,7 +424,12 @@ DEFAULT_MAX_AGE: Final = datetime.timedelta(seconds=DEFAULT_MAX_MESSAGE_AGE_SECO
 
 
 class Verifier:
-    """Checks envelopes for one topic; raises VerificationFailed or CertificateUnavailable."""
+    """Checks envelopes for one topic; raises VerificationFailed or CertificateUnavailable.
+
+    The certificate URL checks are a pure function of the URL and the topic's region, so a URL that
+    passed them is remembered (at most _MAX_ACCEPTED_URLS, then the memory starts again) and the
+    next message naming it skips the parse; a URL that failed is checked again every time.
+    """
 
     def __init__(
         self,
@@ -389,38 +443,46 @@ class Verifier:
         self.certificates = certificates
         self.max_age = max_age
         self._clock = clock
+        self._accepted_urls: set[str] = set()
+
+    def _check_url(self, url: str) -> None:
+        if url in self._accepted_urls:
+            return
+        check_certificate_url(url, self.region)
+        if len(self._accepted_urls) >= _MAX_ACCEPTED_URLS:
+            self._accepted_urls.clear()
+        self._accepted_urls.add(url)
 
     def verify(self, envelope: Envelope) -> None:
-        if envelope.topic_arn != self.topic_arn:
+        fields = envelope.fields
+        if fields["TopicArn"] != self.topic_arn:
             raise VerificationFailed("TopicArn", "message is not from the job topic")
-        version = envelope.fields["SignatureVersion"]
-        if version not in _HASHES:
+        version = fields["SignatureVersion"]
+        algorithm = _HASHES.get(version)
+        if algorithm is None:
             raise VerificationFailed("SignatureVersion", f"unknown version {version[:8]!r}")
         # Before the certificate download: a replayed message costs nothing. The Timestamp is
         # signed, so once the signature is checked below this is SNS's own time.
-        age = self._clock() - envelope.timestamp
+        now = self._clock()
+        age = now - envelope.timestamp
         if age > self.max_age:
             raise VerificationFailed(
                 "Timestamp", f"message is older than {int(self.max_age.total_seconds())} s"
             )
         if age < -CLOCK_SKEW:
             raise VerificationFailed("Timestamp", "message is from the future")
-        url = envelope.fields["SigningCertURL"]
-        check_certificate_url(url, self.region)
+        url = fields["SigningCertURL"]
+        self._check_url(url)
         try:
-            signature = base64.b64decode(envelope.fields["Signature"], validate=True)
+            signature = base64.b64decode(fields["Signature"], validate=True)
         except (binascii.Error, ValueError):
             raise VerificationFailed("Signature", "not base64") from None
-        certificate = self.certificates.get(url)
-        now = self._clock()
-        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        signing = self.certificates.signing_certificate(url)
+        if not signing.not_before <= now <= signing.not_after:
             raise VerificationFailed("certificate", "outside its validity period")
-        public_key = certificate.public_key()
-        if not isinstance(public_key, rsa.RSAPublicKey):
+        if signing.public_key is None:
             raise VerificationFailed("certificate", "key is not RSA")
         try:
-            public_key.verify(
-                signature, string_to_sign(envelope), padding.PKCS1v15(), _HASHES[version]()
-            )
+            signing.public_key.verify(signature, string_to_sign(envelope), _PKCS1, algorithm)
         except InvalidSignature:
             raise VerificationFailed("Signature", "does not match the message") from None

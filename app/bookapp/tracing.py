@@ -8,6 +8,7 @@ header propagates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -29,9 +30,13 @@ _provider: TracerProvider | None = None
 
 
 def setup_tracing(
-    app: Starlette, engine: Engine, exporter: SpanExporter | None = None
+    app: Starlette,
+    engine: Engine,
+    exporter: SpanExporter | None = None,
+    *,
+    more_engines: Sequence[Engine] = (),
 ) -> TracerProvider:
-    """Install the provider once per process and instrument this app and engine."""
+    """Install the provider once per process and instrument this app and its engines."""
     global _provider  # noqa: PLW0603 - one provider per process, as OpenTelemetry requires
     if _provider is None:
         if exporter is None:
@@ -50,5 +55,6 @@ def setup_tracing(
         BotocoreInstrumentor().instrument(tracer_provider=_provider)  # type: ignore[no-untyped-call]
     # Health checks are left out by OTEL_PYTHON_STARLETTE_EXCLUDED_URLS (set in the image).
     StarletteInstrumentor.instrument_app(app, tracer_provider=_provider)
-    SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=_provider)
+    # One call for all the engines: the instrumentor instruments once per process.
+    SQLAlchemyInstrumentor().instrument(engines=[engine, *more_engines], tracer_provider=_provider)
     return _provider

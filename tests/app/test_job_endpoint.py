@@ -551,6 +551,24 @@ def test_job_logs_are_json_lines_with_request_and_message_ids(
     assert all(line["level"] in {"INFO", "WARNING", "ERROR"} for line in lines)
 
 
+def test_a_quick_job_logs_one_line_for_its_run_besides_the_access_line(
+    capsys: pytest.CaptureFixture[str], client: TestClient, notification: Deliver
+) -> None:
+    envelope = notification()
+    capsys.readouterr()
+    post(client, envelope)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    # The job's own lines (bookapp.jobs) and the test client's aside: the app's for a delivery.
+    endpoint = [
+        line
+        for line in lines
+        if line["logger"].startswith("bookapp.") and line["logger"] != "bookapp.jobs"
+    ]
+    assert [line["message"] for line in endpoint] == ["job finished", "request"], lines
+    assert endpoint[0]["attempt"] == 1
+    assert endpoint[0]["duration_ms"] >= 0
+
+
 def test_rejection_log_names_the_failed_check(
     capsys: pytest.CaptureFixture[str], client: TestClient, notification: Deliver
 ) -> None:

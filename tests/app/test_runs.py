@@ -7,10 +7,12 @@ being taken for abandoned, and only the owning attempt may record the outcome.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -217,3 +219,48 @@ def test_the_heartbeat_survives_a_database_error_and_beats_again(
         time.sleep(1.4)
         assert failures == []
         assert runs.claim(engine, message_id, "test_book_job", {}, lease=1.0).attempt is None
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_a_run_still_going_at_its_first_beat_is_logged_once_as_running(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    heartbeats = runs.Heartbeats(engine, interval=0.1)
+    message_id = str(uuid.uuid4())
+    runs.claim(engine, message_id, "test_book_job", {})
+    with (
+        caplog.at_level(logging.INFO, logger="bookapp.runs"),
+        heartbeats.keep_alive(message_id, 1, "test_book_job"),
+    ):
+        time.sleep(0.5)  # several beats
+    running = [r for r in caplog.records if r.getMessage() == "job running"]
+    assert len(running) == 1
+    assert running[0].__dict__["message_id"] == message_id
+    assert running[0].__dict__["job"] == "test_book_job"
+    assert running[0].__dict__["attempt"] == 1
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_an_autocommit_engine_records_runs_without_switching_each_connection(
+    engine: sa.Engine, pg: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = create_engine(parse_database_url(pg.url()), pool_size=1, autocommit=True)
+    try:
+        first = str(uuid.uuid4())
+        assert runs.claim(records, first, "test_book_job", {}).attempt == 1  # connects
+        switches: list[str] = []
+        set_level = records.dialect.set_isolation_level
+
+        def counted(dbapi_connection: Any, level: str) -> None:
+            switches.append(level)
+            set_level(dbapi_connection, level)
+
+        monkeypatch.setattr(records.dialect, "set_isolation_level", counted)
+        message_id = str(uuid.uuid4())
+        assert runs.claim(records, message_id, "test_book_job", {}).attempt == 1
+        assert _committed(engine, message_id) == ("running", 1)  # another session sees it
+        assert runs.finish(records, message_id, 1, "succeeded") is True
+        assert _committed(engine, message_id) == ("succeeded", 1)
+        assert switches == []
+    finally:
+        records.dispose()

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import datetime
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
+from bookapp import sns as sns_module
 from bookapp.sns import (
     CERTIFICATE_URL_CHECKS,
     CertificateCache,
@@ -226,3 +233,102 @@ def test_an_unknown_signature_version_is_refused_before_any_download(
         verifier.verify(parse_envelope(json.dumps(envelope).encode()))
     assert raised.value.check == "SignatureVersion"
     assert fetched == []
+
+
+def _signed_notification(signer: Signer, url: str) -> bytes:
+    envelope = build_envelope(
+        "Notification", signer=signer, cert_url=url, topic_arn=TOPIC_ARN, message="{}"
+    )
+    return json.dumps(envelope).encode()
+
+
+@pytest.mark.parametrize(("check", "url"), ONE_FAULT_EACH)
+def test_a_refused_certificate_url_is_refused_again_after_a_good_one_was_remembered(
+    signer: Signer, check: str, url: str
+) -> None:
+    fetched: list[str] = []
+    verifier = Verifier(
+        TOPIC_ARN, CertificateCache(lambda got: fetched.append(got) or signer.certificate_pem)
+    )
+    verifier.verify(parse_envelope(_signed_notification(signer, GOOD_URL)))
+    for _ in range(2):
+        with pytest.raises(VerificationFailed) as raised:
+            verifier.verify(parse_envelope(_signed_notification(signer, url)))
+        assert raised.value.check == "SigningCertURL", check
+    assert fetched == [GOOD_URL]
+
+
+def test_a_remembered_certificate_url_still_needs_a_matching_signature(signer: Signer) -> None:
+    verifier = Verifier(TOPIC_ARN, CertificateCache(lambda _url: signer.certificate_pem))
+    body = _signed_notification(signer, GOOD_URL)
+    verifier.verify(parse_envelope(body))
+    tampered = json.loads(body)
+    tampered["Message"] = '{"job": "db_seed"}'
+    with pytest.raises(VerificationFailed, match="does not match"):
+        verifier.verify(parse_envelope(json.dumps(tampered).encode()))
+
+
+def test_the_verifier_remembers_a_bounded_number_of_accepted_urls(signer: Signer) -> None:
+    verifier = Verifier(TOPIC_ARN, CertificateCache(lambda _url: signer.certificate_pem))
+    for index in range(sns_module._MAX_ACCEPTED_URLS * 3):
+        url = f"https://{GOOD_HOST}/SimpleNotificationService-{index:032x}.pem"
+        verifier.verify(parse_envelope(_signed_notification(signer, url)))
+        assert len(verifier._accepted_urls) <= sns_module._MAX_ACCEPTED_URLS
+
+
+def test_a_certificate_is_parsed_once_per_url(
+    signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[bytes] = []
+    load = sns_module.x509.load_pem_x509_certificate
+
+    def counting_load(document: bytes) -> x509.Certificate:
+        parsed.append(document)
+        return load(document)
+
+    monkeypatch.setattr(sns_module.x509, "load_pem_x509_certificate", counting_load)
+    verifier = Verifier(TOPIC_ARN, CertificateCache(lambda _url: signer.certificate_pem))
+    for _ in range(3):
+        verifier.verify(parse_envelope(_signed_notification(signer, GOOD_URL)))
+    assert parsed == [signer.certificate_pem]
+
+
+def test_a_certificate_whose_key_is_not_rsa_is_refused_every_time(signer: Signer) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not rsa")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    fetched: list[str] = []
+    verifier = Verifier(TOPIC_ARN, CertificateCache(lambda url: fetched.append(url) or pem))
+    for _ in range(2):
+        with pytest.raises(VerificationFailed, match="key is not RSA"):
+            verifier.verify(parse_envelope(_signed_notification(signer, GOOD_URL)))
+    assert fetched == [GOOD_URL]
+
+
+def test_the_verifier_imports_without_sqlalchemy() -> None:
+    """bench.verify_compare runs it in a virtualenv that holds cryptography and nothing else."""
+    code = (
+        "import sys; sys.modules['sqlalchemy'] = None; sys.modules['boto3'] = None; "
+        "import bookapp.sns"
+    )
+    app_dir = Path(__file__).resolve().parents[2] / "app"
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=app_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr

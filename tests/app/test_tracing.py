@@ -3,8 +3,10 @@ incoming X-Amzn-Trace-Id header continues its trace; without it nothing is instr
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import trace
@@ -20,6 +22,8 @@ from starlette.testclient import TestClient
 
 from bookapp import tracing
 from bookapp.web import create_app
+
+from .conftest import Deliver
 
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
@@ -42,10 +46,12 @@ def setup_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[InMemorySpanEx
     calls: list[InMemorySpanExporter] = []
     original = tracing.setup_tracing
 
-    def setup(app: Starlette, engine: Engine, _: SpanExporter | None = None) -> TracerProvider:
+    def setup(
+        app: Starlette, engine: Engine, _: SpanExporter | None = None, **more: Any
+    ) -> TracerProvider:
         memory = InMemorySpanExporter()
         calls.append(memory)
-        return original(app, engine, memory)
+        return original(app, engine, memory, **more)
 
     _reset_tracing()
     monkeypatch.setattr(tracing, "setup_tracing", setup)
@@ -77,6 +83,25 @@ def test_enabled_tracing_records_request_and_database_spans_in_xray_format(
     assert fresh
     started = int(format(fresh[0].context.trace_id, "032x")[:8], 16)
     assert abs(started - time.time()) < 300
+
+
+@pytest.mark.usefixtures("app_env", "clean_runs")
+def test_enabled_tracing_records_the_job_runs_statements_of_a_delivery(
+    notification: Deliver,
+    monkeypatch: pytest.MonkeyPatch,
+    setup_calls: list[InMemorySpanExporter],
+) -> None:
+    monkeypatch.setenv("ENABLE_OTEL", "true")
+    with TestClient(create_app()) as client:
+        answer = client.post("/jobs", content=json.dumps(notification()))
+        assert answer.status_code == 200, answer.text
+    [exporter] = setup_calls
+    assert tracing._provider is not None
+    tracing._provider.force_flush()
+    names = [s.name for s in exporter.get_finished_spans()]
+    # The claim and the outcome run on the job endpoint's own engine: both are traced.
+    assert any(name.startswith("INSERT") for name in names), names
+    assert any(name.startswith("UPDATE") for name in names), names
 
 
 def _middleware_names(app: Starlette) -> list[str]:
