@@ -108,6 +108,33 @@ def test_b1_timed_bookapps_verifier_with_one_download(smoke_result: dict[str, An
     assert verification["third_party"] is None  # the smoke run installs nothing
 
 
+def test_b1_timed_the_verification_floor_beside_bookapp(smoke_result: dict[str, Any]) -> None:
+    verification = smoke_result["b1"]["verification"]
+    floor = verification["floor"]
+    assert floor["rejects_tampered"] is True
+    assert len(floor["samples_us"]) == verification["bookapp"]["messages_timed"]
+    assert verification["bookapp_over_floor"] == pytest.approx(
+        verification["bookapp"]["median_us"] / floor["median_us"]
+    )
+    assert verification["target_bookapp_over_floor"] == 1.2
+
+
+def test_b1_measured_cpu_per_request_of_the_server_and_postgres(
+    smoke_result: dict[str, Any],
+) -> None:
+    b1 = smoke_result["b1"]
+    # /proc counts in clock ticks (10 ms): a dozen requests may read as no time at all.
+    for name in ("real", "floor_a", "floor_b"):
+        target = b1["targets"][name]
+        assert target["server_cpu_us_per_request"] >= 0, name
+        assert target["postgres_cpu_us_per_request"] >= 0, name
+    assert set(b1["cpu"]) == {
+        "floor_b_over_real_server",
+        "floor_b_over_real_postgres",
+        "floor_b_over_real_both",
+    }
+
+
 def test_b2_cold_started_each_function_and_its_floor(smoke_result: dict[str, Any]) -> None:
     functions = smoke_result["b2"]["functions"]
     assert set(functions) == {
@@ -128,6 +155,7 @@ def test_b2_cold_started_each_function_and_its_floor(smoke_result: dict[str, Any
 def test_the_printed_table_renders_from_the_document(smoke_result: dict[str, Any]) -> None:
     text = table(smoke_result)
     assert "real ÷ (b)" in text
+    assert "bookapp ÷ floor" in text
     assert "SecretEnvironmentFunction" in text
 
 
@@ -141,5 +169,8 @@ def test_the_run_also_wrote_its_summary_without_the_raw_samples(
     assert summary_path.stat().st_size < (smoke_run / "results" / "s.json").stat().st_size
     # The keys the README and a reader of the full result use are where they were.
     assert smoke_result["b1"]["ratios"]["real_over_floor_b"] is not None
+    assert smoke_result["b1"]["verification"]["bookapp_over_floor"] is not None
     for function in smoke_result["b2"]["functions"].values():
         assert function["ratio_median"] is not None
+        assert function["target_ratio"] == 1.15
+    assert "plots" not in smoke_result  # a smoke run draws none unless --plots

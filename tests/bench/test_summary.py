@@ -1,4 +1,5 @@
-"""The committed benchmark summaries: small, complete for the README, and what it points to."""
+"""The committed benchmark summaries: small, complete for docs/performance.md (and the README),
+and what they point to."""
 
 from __future__ import annotations
 
@@ -155,24 +156,36 @@ def test_each_committed_summary_is_small_and_holds_no_raw_sample(path: Path) -> 
     assert summary["b1"] or summary["b2"]
 
 
-def readme_references() -> list[str]:
-    """Every `bench/...json` path the README names (a `*` stands for part of a name)."""
-    return re.findall(r"bench/(?:summaries|results)/[^`\s)]*\.json", README.read_text())
+PERFORMANCE_DOC = REPO_ROOT / "docs" / "performance.md"
+# Where published runs are quoted: the performance document, and the README while it still holds
+# the first round's section.
+DOCUMENTS = [path for path in (PERFORMANCE_DOC, README) if path.exists()]
 
 
-def test_the_readme_names_only_committed_summaries_and_each_exists() -> None:
-    references = readme_references()
+def document_references(document: Path) -> list[str]:
+    """Every `bench/...json` path a document names (a `*` stands for part of a name)."""
+    return re.findall(r"bench/(?:summaries|results)/[^`\s)]*\.json", document.read_text())
 
-    assert references, "the README's Performance section names its runs"
-    for reference in references:
+
+def test_the_performance_document_exists_and_names_its_runs() -> None:
+    assert PERFORMANCE_DOC in DOCUMENTS
+    assert document_references(PERFORMANCE_DOC)
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=[d.name for d in DOCUMENTS])
+def test_a_document_names_only_committed_summaries_and_each_exists(document: Path) -> None:
+    for reference in document_references(document):
         assert reference.startswith("bench/summaries/"), reference
         assert list(REPO_ROOT.glob(reference)), f"{reference} matches no committed summary"
 
 
-def test_the_latest_results_in_the_readme_are_the_figures_of_their_summary() -> None:
-    text = README.read_text()
+@pytest.mark.parametrize("document", DOCUMENTS, ids=[d.name for d in DOCUMENTS])
+def test_the_latest_results_of_a_document_are_the_figures_of_their_summary(
+    document: Path,
+) -> None:
+    text = document.read_text()
     match = re.search(r"Full run [^`]*`(bench/summaries/[^`]+\.json)`", text)
-    assert match is not None, "the README names the run of its latest results"
+    assert match is not None, f"{document.name} names the run of its latest results"
     summary = json.loads((REPO_ROOT / match.group(1)).read_text())
     real = summary["b1"]["targets"]["real"]
     ratio = summary["b1"]["ratios"]["real_over_floor_b"]
@@ -182,3 +195,12 @@ def test_the_latest_results_in_the_readme_are_the_figures_of_their_summary() -> 
     for name, function in summary["b2"]["functions"].items():
         assert f"| {name} | {function['cold_start_s']['median'] * 1000:.0f} (" in text
         assert f"| {function['ratio_median']:.2f} (" in text
+
+
+def test_every_plot_the_performance_document_shows_is_committed_and_small() -> None:
+    images = re.findall(r"\]\((performance/[^)]+\.png)\)", PERFORMANCE_DOC.read_text())
+    assert images, "the performance document shows the plots of its latest run"
+    for image in images:
+        path = PERFORMANCE_DOC.parent / image
+        assert path.exists(), image
+        assert path.stat().st_size < 100 * 1024, image
