@@ -50,10 +50,6 @@ job_runs = sa.Table(
 # connections as before at most (5 + 10 overflow), now kept open; a request that finds none free
 # waits for one.
 POOL_SIZE = 15
-# The job endpoint's own engine for job_runs (claim, outcome, heartbeat), each write one
-# autocommit statement holding a connection for one round trip: a few connections serve every
-# delivery of a worker. With the main pool, a worker process keeps at most 20 connections.
-RECORDS_POOL_SIZE = 5
 # A request waits this long for a free connection before it answers 503 (SQLAlchemy's default is
 # 30 s, longer than SNS's 15 s delivery timeout).
 POOL_TIMEOUT_SECONDS = 10
@@ -89,11 +85,8 @@ def _disturbed(dbapi_connection: Any) -> bool:
     return bool(poller.poll(0))
 
 
-def create_engine(url: URL, *, pool_size: int = POOL_SIZE, autocommit: bool = False) -> Engine:
+def create_engine(url: URL, *, pool_size: int = POOL_SIZE) -> Engine:
     """A pooled engine that survives a database restart and fails fast when down.
-
-    `autocommit`: every connection is in autocommit from its start, for single-statement writes
-    (bookapp.runs): no isolation-level switch at each checkout and back at each return.
 
     A pooled connection is pinged at checkout only when its socket says something happened
     (`_disturbed`), instead of on every checkout (SQLAlchemy's pool_pre_ping): a round trip per
@@ -112,7 +105,6 @@ def create_engine(url: URL, *, pool_size: int = POOL_SIZE, autocommit: bool = Fa
         # Error messages would otherwise end with every bound value: job payloads in the logs.
         hide_parameters=True,
         connect_args=dict(CONNECT_ARGS),
-        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     dialect = engine.dialect
 

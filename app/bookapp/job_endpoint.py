@@ -127,9 +127,7 @@ class JobEndpoint:
     """Holds what the endpoint needs; `handle` is synchronous and runs in a worker thread.
 
     `results_queue` is where results go when a message asks for them; None when the app has no
-    JOB_RESULTS_QUEUE_URL (then `report` is ignored, and that is logged once). `records` is the
-    engine for job_runs (one autocommit statement per write: `create_engine(autocommit=True)`),
-    `engine` the one jobs and migrations get; without `records`, job_runs uses `engine` too.
+    JOB_RESULTS_QUEUE_URL (then `report` is ignored, and that is logged once).
     """
 
     def __init__(
@@ -140,15 +138,13 @@ class JobEndpoint:
         *,
         enable_test_jobs: bool = False,
         results_queue: results.ResultQueue | None = None,
-        records: Engine | None = None,
     ) -> None:
         self.engine = engine
-        self.records = records if records is not None else engine
         self.verifier = verifier
         self.confirm = confirm
         self.enable_test_jobs = enable_test_jobs
         self.results_queue = results_queue
-        self.heartbeats = runs.Heartbeats(self.records)
+        self.heartbeats = runs.Heartbeats(engine)
         self._unreported_logged = False
 
     async def respond(self, request: Request) -> Response:
@@ -231,7 +227,7 @@ class JobEndpoint:
 
     def _claim(self, message_id: str, name: str, payload: Mapping[str, Any]) -> runs.Claim:
         try:
-            return runs.claim(self.records, message_id, name, payload)
+            return runs.claim(self.engine, message_id, name, payload)
         except sa.exc.ProgrammingError as error:
             # On a fresh database job_runs exists only after the first migration: db_migrate
             # creates it (under the migration lock) and is then recorded like any other job.
@@ -240,7 +236,7 @@ class JobEndpoint:
                 raise
         log.info("job_runs missing: migrating before db_migrate is recorded", extra={"job": name})
         migrate.upgrade_to_head(self.engine)
-        return runs.claim(self.records, message_id, name, payload)
+        return runs.claim(self.engine, message_id, name, payload)
 
     def _reject(self, message_id: str, message: str, reason: str, report: bool) -> Outcome:
         job = "?"
@@ -251,7 +247,7 @@ class JobEndpoint:
         except (RecursionError, ValueError):  # JSONDecodeError is a ValueError
             pass
         try:
-            runs.record_rejected(self.records, message_id, job, None, reason)
+            runs.record_rejected(self.engine, message_id, job, None, reason)
         except sa.exc.SQLAlchemyError as error:
             log.error("rejection not recorded: database", extra={"reason": _error_text(error)})  # noqa: TRY400
             return _answer(503, "unavailable", reason="database unavailable")
@@ -292,7 +288,7 @@ class JobEndpoint:
                 )
             return None
         try:
-            run = runs.recorded(self.records, message_id)
+            run = runs.recorded(self.engine, message_id)
         except sa.exc.SQLAlchemyError as error:
             log.error("job result not reported: database", extra={"reason": _error_text(error)})  # noqa: TRY400
             return _answer(503, "unavailable", reason="database unavailable")
@@ -383,7 +379,7 @@ class JobEndpoint:
         delay = 0.25
         while True:
             try:
-                return runs.finish(self.records, message_id, attempt, status, error_text)
+                return runs.finish(self.engine, message_id, attempt, status, error_text)
             except sa.exc.SQLAlchemyError as error:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

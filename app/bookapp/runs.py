@@ -73,14 +73,9 @@ _RECORD_REJECTED = """
 
 
 def _autocommit(engine: Engine) -> sa.Connection:
-    """A pooled connection on which each statement commits on its own (one statement per write).
-
-    An engine made with `create_engine(..., autocommit=True)` hands out such connections as they
-    are; any other is switched for this checkout (and back when the connection is returned).
-    """
+    """A pooled connection on which each statement commits on its own (one statement per write)."""
     connection = engine.connect()
-    if not connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+    connection.execution_options(isolation_level="AUTOCOMMIT")
     return connection
 
 

@@ -8,7 +8,6 @@ header propagates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -30,13 +29,9 @@ _provider: TracerProvider | None = None
 
 
 def setup_tracing(
-    app: Starlette,
-    engine: Engine,
-    exporter: SpanExporter | None = None,
-    *,
-    more_engines: Sequence[Engine] = (),
+    app: Starlette, engine: Engine, exporter: SpanExporter | None = None
 ) -> TracerProvider:
-    """Install the provider once per process and instrument this app and its engines."""
+    """Install the provider once per process and instrument this app and engine."""
     global _provider  # noqa: PLW0603 - one provider per process, as OpenTelemetry requires
     if _provider is None:
         if exporter is None:
@@ -55,6 +50,5 @@ def setup_tracing(
         BotocoreInstrumentor().instrument(tracer_provider=_provider)  # type: ignore[no-untyped-call]
     # Health checks are left out by OTEL_PYTHON_STARLETTE_EXCLUDED_URLS (set in the image).
     StarletteInstrumentor.instrument_app(app, tracer_provider=_provider)
-    # One call for all the engines: the instrumentor instruments once per process.
-    SQLAlchemyInstrumentor().instrument(engines=[engine, *more_engines], tracer_provider=_provider)
+    SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=_provider)
     return _provider

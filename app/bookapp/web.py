@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookapp import aws, logs, results
 from bookapp.config import Settings, load_settings
-from bookapp.db import RECORDS_POOL_SIZE, books, create_engine
+from bookapp.db import books, create_engine
 from bookapp.job_endpoint import JobEndpoint
 from bookapp.sns import CertificateCache, Verifier, make_fetcher
 
@@ -208,7 +208,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"error": f"no book with id {int(raw)}"}, 404)
         return JSONResponse(dict(row))
 
-    engines = [engine]
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -220,13 +219,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         region = settings.topic_region or "us-east-1"
         fetcher = make_fetcher(os.environ.get("AWS_ENDPOINT_URL_SNS") or None)
         queue_url = settings.job_results_queue_url
-        records = create_engine(
-            settings.require_database(), pool_size=RECORDS_POOL_SIZE, autocommit=True
-        )
-        engines.append(records)
         endpoint = JobEndpoint(
             engine=engine,
-            records=records,
             verifier=Verifier(
                 topic,
                 CertificateCache(fetcher),
@@ -250,8 +244,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             },
         )
         yield
-        for each in engines:
-            each.dispose()
+        engine.dispose()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.engine = engine
@@ -259,6 +252,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.enable_otel:
         from bookapp.tracing import setup_tracing  # noqa: PLC0415 - only when tracing is on
 
-        setup_tracing(app, engine, more_engines=engines[1:])
+        setup_tracing(app, engine)
     app.add_middleware(RequestContext)
     return app

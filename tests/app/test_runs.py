@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -238,29 +237,3 @@ def test_a_run_still_going_at_its_first_beat_is_logged_once_as_running(
     assert running[0].__dict__["message_id"] == message_id
     assert running[0].__dict__["job"] == "test_book_job"
     assert running[0].__dict__["attempt"] == 1
-
-
-@pytest.mark.usefixtures("clean_runs")
-def test_an_autocommit_engine_records_runs_without_switching_each_connection(
-    engine: sa.Engine, pg: PostgresServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    records = create_engine(parse_database_url(pg.url()), pool_size=1, autocommit=True)
-    try:
-        first = str(uuid.uuid4())
-        assert runs.claim(records, first, "test_book_job", {}).attempt == 1  # connects
-        switches: list[str] = []
-        set_level = records.dialect.set_isolation_level
-
-        def counted(dbapi_connection: Any, level: str) -> None:
-            switches.append(level)
-            set_level(dbapi_connection, level)
-
-        monkeypatch.setattr(records.dialect, "set_isolation_level", counted)
-        message_id = str(uuid.uuid4())
-        assert runs.claim(records, message_id, "test_book_job", {}).attempt == 1
-        assert _committed(engine, message_id) == ("running", 1)  # another session sees it
-        assert runs.finish(records, message_id, 1, "succeeded") is True
-        assert _committed(engine, message_id) == ("succeeded", 1)
-        assert switches == []
-    finally:
-        records.dispose()
