@@ -27,6 +27,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from bookapp import logs
+
 log = logging.getLogger(__name__)
 
 RunStatus = Literal["running", "succeeded", "failed", "rejected"]
@@ -170,6 +172,7 @@ class _Watched:
     """A run in progress: how many deliveries hold it, and whether "job running" was logged."""
 
     job: str
+    request_id: str | None = None  # of the delivery that started it, for its "job running" line
     holders: int = 0
     announced: bool = False
 
@@ -196,7 +199,7 @@ class Heartbeats:
     def keep_alive(self, message_id: str, attempt: int, job: str = "?") -> Iterator[None]:
         key = (message_id, attempt)
         with self._lock:
-            entry = self._runs.setdefault(key, _Watched(job))
+            entry = self._runs.setdefault(key, _Watched(job, logs.request_id.get()))
             entry.holders += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
@@ -219,13 +222,19 @@ class Heartbeats:
                     return
                 message_ids = [message_id for message_id, _ in self._runs]
                 attempts = [attempt for _, attempt in self._runs]
-                running = [(key, e.job) for key, e in self._runs.items() if not e.announced]
-                for key, _job in running:
-                    self._runs[key].announced = True
-            for (message_id, attempt), job in running:
+                running = [(key, e) for key, e in self._runs.items() if not e.announced]
+                for _key, entry in running:
+                    entry.announced = True
+            for (message_id, attempt), entry in running:
+                # This thread has no request context: the delivery's ids are passed along.
                 log.info(
                     "job running",
-                    extra={"message_id": message_id, "job": job, "attempt": attempt},
+                    extra={
+                        "message_id": message_id,
+                        "request_id": entry.request_id,
+                        "job": entry.job,
+                        "attempt": attempt,
+                    },
                 )
             try:
                 with _autocommit(self._engine) as connection:

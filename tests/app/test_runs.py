@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from psycopg.pq import TransactionStatus
 
-from bookapp import runs
+from bookapp import logs, runs
 from bookapp.config import parse_database_url
 from bookapp.db import create_engine
 from harness.postgres import PostgresServer
@@ -227,13 +227,19 @@ def test_a_run_still_going_at_its_first_beat_is_logged_once_as_running(
     heartbeats = runs.Heartbeats(engine, interval=0.1)
     message_id = str(uuid.uuid4())
     runs.claim(engine, message_id, "test_book_job", {})
-    with (
-        caplog.at_level(logging.INFO, logger="bookapp.runs"),
-        heartbeats.keep_alive(message_id, 1, "test_book_job"),
-    ):
-        time.sleep(0.5)  # several beats
+    token = logs.request_id.set("delivery-request")
+    try:
+        with (
+            caplog.at_level(logging.INFO, logger="bookapp.runs"),
+            heartbeats.keep_alive(message_id, 1, "test_book_job"),
+        ):
+            time.sleep(0.5)  # several beats
+    finally:
+        logs.request_id.reset(token)
     running = [r for r in caplog.records if r.getMessage() == "job running"]
     assert len(running) == 1
     assert running[0].__dict__["message_id"] == message_id
+    # Logged from the heartbeat thread, which has no request context of its own.
+    assert running[0].__dict__["request_id"] == "delivery-request"
     assert running[0].__dict__["job"] == "test_book_job"
     assert running[0].__dict__["attempt"] == 1

@@ -134,7 +134,12 @@ def job_answers(rehearsal: Rehearsal, message_id: str, count: int) -> list[int]:
 
     def logged() -> list[int]:
         lines = app_log(rehearsal)
-        requests = {line["request_id"] for line in lines if line.get("message_id") == message_id}
+        # Lines of the delivery's request; the heartbeat thread's "job running" line names it too.
+        requests = {
+            line["request_id"]
+            for line in lines
+            if line.get("message_id") == message_id and line.get("request_id") is not None
+        }
         return [
             int(line["status_code"])
             for line in lines
