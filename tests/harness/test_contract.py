@@ -22,8 +22,7 @@ from harness.contract import (
     resolve_secrets,
 )
 from harness.demo import BUILD_DIR, TEMPLATE_PARAMETERS
-from harness.moto_server import MotoServer
-from tests.harness.conftest import aws_client
+from harness.moto_server import MotoServer, moto_client
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-env-AbCdEf"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:jobs"
@@ -89,7 +88,7 @@ def test_anything_else_is_refused_naming_the_reference(reference: str) -> None:
 def test_secrets_are_read_as_the_platform_reads_them_whole_or_by_json_key(
     moto_server: MotoServer,
 ) -> None:
-    secrets = aws_client("secretsmanager", moto_server.url)
+    secrets = moto_client("secretsmanager", moto_server.url)
     document = {"DATABASE_URL": "postgresql://u:p%40ss@h:5432/d", "OTHER": "x"}
     arn = secrets.create_secret(Name="contract-env", SecretString=json.dumps(document))["ARN"]
     plain = secrets.create_secret(Name="contract-token", SecretString="t0ken")["ARN"]
