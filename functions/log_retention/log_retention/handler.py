@@ -29,10 +29,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-from botocore.config import Config
-from crhelper import CfnResource
 
+from cfn_guard.resource import custom_resource
 from cfn_guard.serve import serve
+from cfn_guard.settings import log_level, retry_config
 from log_retention import core, log_groups
 
 if TYPE_CHECKING:
@@ -41,51 +41,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _without_polling_clients(**options: Any) -> CfnResource:
-    """A CfnResource without the lambda, events and logs clients crhelper makes for its polling
-    mode, which this function does not use: they cost tens of milliseconds of every cold start.
-    crhelper skips them when AWS_SAM_LOCAL is set, so it is set around the constructor only and
-    crhelper's copy of it is restored afterwards."""
-    previous = os.environ.get("AWS_SAM_LOCAL")
-    os.environ["AWS_SAM_LOCAL"] = "true"
-    try:
-        resource = CfnResource(**options)
-    finally:
-        if previous is None:
-            del os.environ["AWS_SAM_LOCAL"]
-        else:
-            os.environ["AWS_SAM_LOCAL"] = previous
-    resource._sam_local = previous  # type: ignore[attr-defined]  # crhelper keeps no annotation
-    return resource
-
-
-LOG_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-# Bounded retries and short timeouts: a stuck call must not eat the time left for the answer.
-RETRY_CONFIG: Final = Config(
-    connect_timeout=5,
-    read_timeout=10,
-    retries={"total_max_attempts": 3, "mode": "standard"},
-)
-
-
-def _log_level() -> str:
-    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    if level not in LOG_LEVELS:
-        raise ValueError(f"LOG_LEVEL must be one of {', '.join(sorted(LOG_LEVELS))}")
-    return level
-
+RETRY_CONFIG: Final = retry_config()
 
 _init_error: Exception | None = None
 try:
-    LOG_LEVEL = _log_level()
+    LOG_LEVEL = log_level(os.environ)
 except ValueError as error:
     _init_error = error
     LOG_LEVEL = "INFO"
 
-# crhelper's default DEBUG level would log whole events; its 120 s delete sleep only waits for logs.
-helper = _without_polling_clients(log_level=LOG_LEVEL, boto_level="ERROR", sleep_on_delete=5)
-if _init_error is not None:
-    helper.init_failure(_init_error)
+helper = custom_resource(LOG_LEVEL, init_error=_init_error)
 
 
 @cache

@@ -27,9 +27,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-from botocore.config import Config
-from crhelper import CfnResource
 
+from cfn_guard import settings
+from cfn_guard.resource import custom_resource
 from cfn_guard.serve import serve
 from secret_environment import core, secrets_manager
 
@@ -39,50 +39,16 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 
-def _without_polling_clients(**options: Any) -> CfnResource:
-    """A CfnResource without the lambda, events and logs clients crhelper makes for its polling
-    mode, which this function does not use: they cost tens of milliseconds of every cold start.
-    crhelper skips them when AWS_SAM_LOCAL is set, so it is set around the constructor only and
-    crhelper's copy of it is restored afterwards."""
-    previous = os.environ.get("AWS_SAM_LOCAL")
-    os.environ["AWS_SAM_LOCAL"] = "true"
-    try:
-        resource = CfnResource(**options)
-    finally:
-        if previous is None:
-            del os.environ["AWS_SAM_LOCAL"]
-        else:
-            os.environ["AWS_SAM_LOCAL"] = previous
-    resource._sam_local = previous  # type: ignore[attr-defined]  # crhelper keeps no annotation
-    return resource
-
-
-LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Loggers that would print request or response bodies below these levels.
 QUIET_LOGGERS: Final = {"crhelper": logging.INFO, "botocore": logging.ERROR, "boto3": logging.ERROR}
-# crhelper waits this long on Delete so CloudWatch Logs can flush; its default is 120 s.
-SLEEP_ON_DELETE_SECONDS: Final = 5
-# Bounded: 3 attempts in all (standard mode backs off up to a few seconds), 3 s to connect, 10 s to
-# read. Worst case per call stays well under the function's timeout.
-BOTO_CONFIG: Final = Config(
-    retries={"total_max_attempts": 3, "mode": "standard"},
-    connect_timeout=3,
-    read_timeout=10,
-)
-
-
-def log_level(environ: Mapping[str, str]) -> str:
-    """LOG_LEVEL from the environment (INFO when unset); an unknown name is a start-up error."""
-    level = environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
-    if level not in LOG_LEVELS:
-        raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
-    return level
+# 3 attempts in all (standard mode backs off up to a few seconds), 3 s to connect, 10 s to read.
+# Worst case per call stays well under the function's timeout.
+BOTO_CONFIG: Final = settings.retry_config(connect_timeout=3)
 
 
 def quiet_loggers(level: str) -> None:
     """Hold the loggers that print bodies at a level where they print none."""
-    for name, floor in QUIET_LOGGERS.items():
-        logging.getLogger(name).setLevel(max(floor, logging.getLevelNamesMapping()[level]))
+    settings.hold_loggers(QUIET_LOGGERS, level)
 
 
 @cache
@@ -95,19 +61,14 @@ def secrets_client() -> SecretsManagerClient:
 
 def start_up() -> None:
     quiet_loggers(LOG_LEVEL)
-    log_level(os.environ)
+    settings.log_level(os.environ)
 
 
 try:
-    LOG_LEVEL = log_level(os.environ)
+    LOG_LEVEL = settings.log_level(os.environ)
 except ValueError:
     LOG_LEVEL = "INFO"
-helper = _without_polling_clients(
-    json_logging=False,
-    log_level=LOG_LEVEL,
-    boto_level="ERROR",
-    sleep_on_delete=SLEEP_ON_DELETE_SECONDS,
-)
+helper = custom_resource(LOG_LEVEL, json_logging=False)
 try:
     start_up()
 except Exception as error:  # crhelper then answers FAILED, with this message, to every request

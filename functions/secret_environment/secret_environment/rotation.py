@@ -29,8 +29,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-from botocore.config import Config as BotoConfig
 
+from cfn_guard import settings
 from secret_environment import core, deployments, follow, secrets_manager
 
 if TYPE_CHECKING:
@@ -40,15 +40,10 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
-LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 QUIET_LOGGERS: Final = {"botocore": logging.ERROR, "boto3": logging.ERROR, "urllib3": logging.ERROR}
-# Bounded: 4 attempts in all with standard mode's backoff (throttling, 5xx, timeouts), 3 s to
-# connect, 10 s to read. Lambda's two asynchronous retries come on top, minutes apart.
-BOTO_CONFIG: Final = BotoConfig(
-    retries={"total_max_attempts": 4, "mode": "standard"},
-    connect_timeout=3,
-    read_timeout=10,
-)
+# 4 attempts in all with standard mode's backoff (throttling, 5xx, timeouts), 3 s to connect, 10 s
+# to read. Lambda's two asynchronous retries come on top, minutes apart.
+BOTO_CONFIG: Final = settings.retry_config(connect_timeout=3, attempts=4)
 
 
 class FollowError(Exception):
@@ -76,12 +71,13 @@ def ecs_client() -> ECSClient:
 
 
 def configure_logging(environ: Mapping[str, str]) -> None:
-    level = environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
-    if level not in LOG_LEVELS:
+    # Not a custom resource: an unknown LOG_LEVEL has no answer to fail, so INFO it is.
+    try:
+        level = settings.log_level(environ)
+    except ValueError:
         level = "INFO"
     logging.getLogger().setLevel(level)
-    for name, floor in QUIET_LOGGERS.items():
-        logging.getLogger(name).setLevel(max(floor, logging.getLevelNamesMapping()[level]))
+    settings.hold_loggers(QUIET_LOGGERS, level)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:  # noqa: ARG001 - Lambda's signature
