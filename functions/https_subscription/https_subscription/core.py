@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from cfn_guard.aws import PARTITION, REGION, TOPIC_ARN, topic_region
+
 DEFAULT_CONFIRMATION_TIMEOUT: Final = 600
 MIN_CONFIRMATION_TIMEOUT: Final = 10
 MAX_CONFIRMATION_TIMEOUT: Final = 3600
@@ -36,18 +38,12 @@ MAX_TOTAL_RETRY_SECONDS: Final = 3600
 MAX_REASON: Final = 256
 PENDING_EXPIRY_HOURS: Final = 48
 
-_PARTITION = r"aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?"
-_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
-_TOPIC_RE: Final = re.compile(
-    rf"^arn:(?P<partition>{_PARTITION}):sns:(?P<region>{_REGION}):(?P<account>\d{{12}}):"
-    r"(?P<name>[A-Za-z0-9_-]{1,256})$"
-)
 _SUBSCRIPTION_RE: Final = re.compile(
-    rf"^(?P<topic>arn:{_PARTITION}:sns:{_REGION}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}):"
+    rf"^(?P<topic>arn:{PARTITION}:sns:{REGION}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}):"
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
 _QUEUE_RE: Final = re.compile(
-    rf"^arn:(?P<partition>{_PARTITION}):sqs:(?P<region>{_REGION}):(?P<account>\d{{12}}):"
+    rf"^arn:(?P<partition>{PARTITION}):sqs:(?P<region>{REGION}):(?P<account>\d{{12}}):"
     r"(?P<name>[A-Za-z0-9_-]{1,80})$"
 )
 _HOST_RE: Final = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$")
@@ -150,20 +146,13 @@ def subscription_topic(subscription_arn: str) -> str:
     return match.group("topic")
 
 
-def topic_region(topic_arn: str) -> str:
-    match = _TOPIC_RE.match(topic_arn)
-    if match is None:
-        raise PropertyError(f"{topic_arn!r} is not an SNS topic ARN")
-    return match.group("region")
-
-
 TOPIC_VARIABLE: Final = "JOB_TOPIC_ARN"
 
 
 def pinned_topic(value: str | None) -> str:
     """The job topic pinned in the function's environment (JOB_TOPIC_ARN, set by the template)."""
     topic = (value or "").strip()
-    if _TOPIC_RE.match(topic) is None:
+    if TOPIC_ARN.match(topic) is None:
         raise PropertyError(
             f"This function is misconfigured: {TOPIC_VARIABLE} in its environment is not an SNS "
             "topic ARN, so it manages no subscription"
@@ -268,7 +257,7 @@ def _reject_unknown(obj: Mapping[str, Any], allowed: frozenset[str], where: str)
 def parse_topic_arn(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PropertyError("TopicArn is required: the ARN of the SNS topic (!Ref JobTopic)")
-    match = _TOPIC_RE.match(value.strip())
+    match = TOPIC_ARN.match(value.strip())
     if match is None:
         raise PropertyError(
             f"TopicArn {value!r} is not an SNS topic ARN "
@@ -418,7 +407,7 @@ def parse_redrive_policy(value: object, topic_arn: str) -> dict[str, str]:
             f"RedrivePolicy.deadLetterTargetArn {target!r} is not an SQS queue ARN "
             "(arn:<partition>:sqs:<region>:<account>:<queue>)"
         )
-    topic = _TOPIC_RE.match(topic_arn)
+    topic = TOPIC_ARN.match(topic_arn)
     assert topic is not None  # noqa: S101 - parse_topic_arn ran first
     for part in ("partition", "region", "account"):
         if match.group(part) != topic.group(part):

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from cfn_guard.aws import topic_region
 from cfn_guard.resource import custom_resource
 from cfn_guard.serve import serve
 from cfn_guard.settings import log_level, retry_config
@@ -185,7 +186,7 @@ def delete(event: dict[str, Any], _context: Any) -> None:
             "Subscription %s is not on this stack's job topic %s: left alone", physical_id, pinned
         )
         return
-    client = get_client(core.topic_region(topic))
+    client = get_client(topic_region(topic))
     subscriptions.unsubscribe(client, physical_id)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cfn_guard.aws import ACCESS_DENIED_CODES, THROTTLED_CODES, error_code
 from https_subscription.core import (
     AttributeChange,
     SubscriptionSpec,
@@ -32,12 +33,6 @@ Clock = Callable[[], float]
 Sleeper = Callable[[float], None]
 
 _NOT_FOUND = frozenset({"NotFound", "NotFoundException", "ResourceNotFound"})
-_DENIED = frozenset(
-    {"AuthorizationError", "AuthorizationErrorException", "AccessDenied", "AccessDeniedException"}
-)
-_THROTTLED = frozenset(
-    {"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException"}
-)
 _PENDING_MESSAGE = "pending confirmation"
 
 
@@ -51,10 +46,6 @@ class ConfirmationTimeoutError(SubscriptionError):
     def __init__(self, reason: str, subscription_arn: str) -> None:
         super().__init__(reason)
         self.subscription_arn = subscription_arn
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 _URL_QUERY = re.compile(r"(https?://[^\s?#\"']+)[?#][^\s\"']*")
@@ -74,12 +65,12 @@ def _explain(error: Exception, action: str, target: str) -> SubscriptionError:
         # The Reason is built with str.format; SNS messages quote JSON policies.
         message = message.replace("{", "{{").replace("}", "}}")
         code = code.replace("{", "{{").replace("}", "}}")
-        if code in _DENIED:
+        if code in ACCESS_DENIED_CODES:
             text = (
                 "Access denied: the function's role may not call sns:" + action + " on {endpoint}"
                 "; grant it in the template."
             )
-        elif code in _THROTTLED:
+        elif code in THROTTLED_CODES:
             text = "SNS throttled sns:" + action + " on {endpoint} after retries; deploy again."
         elif code in _NOT_FOUND:
             text = "sns:" + action + " on {endpoint}: not found (" + message + ")."

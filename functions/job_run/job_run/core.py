@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+from cfn_guard.aws import REGION, TOPIC_ARN, topic_region
+
 DEFAULT_TIMEOUT: Final = 600
 MIN_TIMEOUT: Final = 10
 MAX_TIMEOUT: Final = 3600
@@ -46,14 +48,8 @@ ROLLBACK_STATUS: Final = "UPDATE_ROLLBACK_IN_PROGRESS"
 ResultStatus = Literal["succeeded", "failed", "rejected"]
 RESULT_STATUSES: Final = ("succeeded", "failed", "rejected")
 
-_PARTITION = r"aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?"
-_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
-_TOPIC_RE: Final = re.compile(
-    rf"^arn:(?P<partition>{_PARTITION}):sns:(?P<region>{_REGION}):(?P<account>\d{{12}}):"
-    r"(?P<name>[A-Za-z0-9_-]{1,256})$"
-)
 _QUEUE_PATH_RE: Final = re.compile(r"^/(?P<account>\d{12})/(?P<name>[A-Za-z0-9_-]{1,80})$")
-_QUEUE_HOST_REGION_RE: Final = re.compile(rf"^sqs\.(?P<region>{_REGION})\.amazonaws\.com(?:\.cn)?$")
+_QUEUE_HOST_REGION_RE: Final = re.compile(rf"^sqs\.(?P<region>{REGION})\.amazonaws\.com(?:\.cn)?$")
 _HOST_RE: Final = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
 _JOB_RE: Final = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -97,18 +93,11 @@ class JobResult:
 # ---------------------------------------------------------------------------------- ARNs, URLs
 
 
-def topic_region(topic_arn: str) -> str:
-    match = _TOPIC_RE.match(topic_arn)
-    if match is None:
-        raise PropertyError(f"{topic_arn!r} is not an SNS topic ARN")
-    return match.group("region")
-
-
 def parse_topic_arn(value: object, where: str = "TopicArn") -> str:
     if not isinstance(value, str) or not value.strip():
         raise PropertyError(f"{where} is required: the ARN of the job topic (!Ref JobTopic)")
     topic = value.strip()
-    if _TOPIC_RE.match(topic) is None:
+    if TOPIC_ARN.match(topic) is None:
         raise PropertyError(
             f"{where} {short(topic, 120)!r} is not an SNS topic ARN "
             "(arn:<partition>:sns:<region>:<account>:<name>)"
@@ -226,7 +215,7 @@ def parse_properties(
             f"ResultQueueUrl {short(queue, 90)} is not the results queue this function may read "
             f"({short(pinned_queue, 90)}, its RESULT_QUEUE_URL)"
         )
-    topic_match = _TOPIC_RE.match(topic)
+    topic_match = TOPIC_ARN.match(topic)
     assert topic_match is not None  # noqa: S101 - parse_topic_arn matched it
     if queue_account(queue) != topic_match.group("account"):
         raise PropertyError(

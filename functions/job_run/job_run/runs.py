@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cfn_guard.aws import ACCESS_DENIED_CODES, THROTTLED_CODES, error_code
 from job_run.core import (
     JobResult,
     JobRunSpec,
@@ -49,19 +50,8 @@ MAX_LONG_POLL_SECONDS = 20
 # While a result is being decided on, no other reader sees it; released at once if it is not ours.
 RECEIVE_VISIBILITY_SECONDS = 30
 
-_DENIED = frozenset(
-    {"AuthorizationError", "AuthorizationErrorException", "AccessDenied", "AccessDeniedException"}
-)
-_THROTTLED = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "KMSThrottling",
-    }
-)
+# Also the names SQS and an encrypted topic's KMS key use for throttling.
+_THROTTLED = THROTTLED_CODES | {"RequestThrottled", "KMSThrottling"}
 _TOPIC_MISSING = frozenset({"NotFound", "NotFoundException"})
 _QUEUE_MISSING = frozenset(
     {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
@@ -70,10 +60,6 @@ _QUEUE_MISSING = frozenset(
 
 class JobRunError(RuntimeError):
     """A call failed or the job did; the message is the Reason CloudFormation shows."""
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _message(error: ClientError) -> str:
@@ -98,7 +84,7 @@ def _explain(error: Exception, call: str, target: str, context: str = "") -> Job
         text = f"{call} on {target} failed: {type(error).__name__}"
     else:
         code = error_code(error)
-        if code in _DENIED:
+        if code in ACCESS_DENIED_CODES:
             text = (
                 f"Access denied: the function's role may not call {call} on {target}; grant it "
                 "in the template (and the resource policy must admit the role)."

@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from cfn_guard.aws import PARTITION, REGION
+
 RESOURCE_ARNS_VARIABLE: Final = "RESOURCE_ARNS"
 APP_RUNNER_LOG_TYPES: Final = ("service", "application")
 # The values CloudWatch Logs' PutRetentionPolicy accepts.
@@ -42,19 +44,17 @@ KNOWN_PROPERTIES: Final = frozenset(
 )
 MAX_LOG_TYPES: Final = 8
 
-_PARTITION = r"aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?"
-_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
 # App Runner service names: 4-40 characters, letters, digits, hyphens and underscores; ids: 32 hex.
 _SERVICE_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{3,39}"
 _SERVICE_ID = r"[0-9a-f]{32}"
 # Aurora cluster identifiers: 1-63 lowercase letters, digits and hyphens, starting with a letter.
 _CLUSTER_ID = r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _APP_RUNNER_ARN: Final = re.compile(
-    rf"^arn:{_PARTITION}:apprunner:(?P<region>{_REGION}):\d{{12}}:"
+    rf"^arn:{PARTITION}:apprunner:(?P<region>{REGION}):\d{{12}}:"
     rf"service/(?P<name>{_SERVICE_NAME})/(?P<id>{_SERVICE_ID})$"
 )
 _CLUSTER_ARN: Final = re.compile(
-    rf"^arn:{_PARTITION}:rds:(?P<region>{_REGION}):\d{{12}}:cluster:(?P<name>{_CLUSTER_ID})$"
+    rf"^arn:{PARTITION}:rds:(?P<region>{REGION}):\d{{12}}:cluster:(?P<name>{_CLUSTER_ID})$"
 )
 _APP_RUNNER_PREFIX: Final = re.compile(
     rf"^/aws/apprunner/(?P<name>{_SERVICE_NAME})/(?P<id>{_SERVICE_ID})$"
