@@ -15,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from tests.functions.https_subscription.conftest import (
@@ -25,6 +24,7 @@ from tests.functions.https_subscription.conftest import (
     PendingControl,
     sns_backend,
 )
+from tests.support.aws_errors import always_throttled
 from tests.support.cfn import CfnResponses, LambdaContext
 from tests.support.events import load_event
 
@@ -612,14 +612,6 @@ def test_delete_fails_when_sns_denies_the_unsubscribe(
     assert "sns:Unsubscribe" in body["Reason"]
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_kwargs: Any) -> Any:
-        yield self._body
-
-
 def test_create_fails_after_bounded_retries_when_sns_keeps_throttling(
     subscription_handler: ModuleType,
     monkeypatch: pytest.MonkeyPatch,
@@ -627,21 +619,7 @@ def test_create_fails_after_bounded_retries_when_sns_keeps_throttling(
 ) -> None:
     client = boto3.client("sns", region_name="us-east-1", config=subscription_handler.RETRY_CONFIG)
     monkeypatch.setattr(subscription_handler, "get_client", lambda _region: client)
-    # botocore's own retry loop runs for real; only its backoff delay is taken out.
-    monkeypatch.setattr(
-        "botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_a, **_k: 0
-    )
-    attempts: list[str] = []
-    throttled = (
-        b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
-        b"<Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"
-    )
-
-    def answer(request: Any, **_kwargs: Any) -> AWSResponse:
-        attempts.append(request.url)
-        return AWSResponse(request.url, 400, {}, _Raw(throttled))
-
-    client.meta.events.register("before-send.sns.Subscribe", answer)
+    attempts = always_throttled(client, "Subscribe", monkeypatch)
     started = time.monotonic()
 
     invoke(subscription_handler, load_event("https_subscription/create"))

@@ -15,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from tests.functions.job_run.conftest import (
@@ -28,6 +27,7 @@ from tests.functions.job_run.conftest import (
     result_body,
     sqs,
 )
+from tests.support.aws_errors import always_throttled
 from tests.support.cfn import CfnResponses, LambdaContext
 from tests.support.clock import FakeClock
 from tests.support.events import load_event
@@ -653,14 +653,6 @@ def test_update_fails_naming_the_missing_right_when_describe_stacks_is_denied(
     stubbed.assert_no_pending_responses()
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_kwargs: Any) -> Any:
-        yield self._body
-
-
 def test_create_fails_after_bounded_retries_when_sns_keeps_throttling(
     job_run_handler: ModuleType,
     monkeypatch: pytest.MonkeyPatch,
@@ -668,21 +660,7 @@ def test_create_fails_after_bounded_retries_when_sns_keeps_throttling(
 ) -> None:
     client = boto3.client("sns", region_name="us-east-1", config=job_run_handler.RETRY_CONFIG)
     monkeypatch.setattr(job_run_handler, "get_client", lambda _service, _region: client)
-    # botocore's own retry loop runs for real; only its backoff delay is taken out.
-    monkeypatch.setattr(
-        "botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_a, **_k: 0
-    )
-    attempts: list[str] = []
-    throttled = (
-        b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
-        b"<Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"
-    )
-
-    def answer(request: Any, **_kwargs: Any) -> AWSResponse:
-        attempts.append(request.url)
-        return AWSResponse(request.url, 400, {}, _Raw(throttled))
-
-    client.meta.events.register("before-send.sns.Publish", answer)
+    attempts = always_throttled(client, "Publish", monkeypatch)
     started = time.monotonic()
 
     invoke(job_run_handler, load_event("job_run/create"))
