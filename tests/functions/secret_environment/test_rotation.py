@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -357,10 +357,7 @@ def test_a_deployment_that_failed_does_not_count_and_the_service_is_deployed_aga
 # --- errors are reported ------------------------------------------------------------------------
 
 
-def test_a_service_that_cannot_be_deployed_is_reported_and_the_others_are_deployed(
-    rotation: ModuleType, secrets: Secrets, stubs: Stubs, environment: dict[str, str]
-) -> None:
-    version = rotate(secrets)
+def _api_deploy_denied(stubs: Stubs) -> None:
     stubs.app_runner_status(API_SERVICE)
     stubs.app_runner_operations(API_SERVICE, ("START_DEPLOYMENT", "SUCCEEDED", LONG_AGO))
     stubs.apprunner_stub.add_client_error(
@@ -369,31 +366,61 @@ def test_a_service_that_cannot_be_deployed_is_reported_and_the_others_are_deploy
         service_message="not allowed",
         expected_params={"ServiceArn": API_SERVICE},
     )
+
+
+def _api_deleted(stubs: Stubs) -> None:
+    stubs.app_runner_status(API_SERVICE, "DELETED")
+
+
+def _api_busy_for_too_long(stubs: Stubs) -> None:
+    for _ in range(6):
+        stubs.app_runner_status(API_SERVICE, "OPERATION_IN_PROGRESS")
+        stubs.app_runner_operations(API_SERVICE, ("UPDATE_SERVICE", "IN_PROGRESS", LONG_AGO))
+
+
+@pytest.mark.parametrize(
+    ("api_service", "detail", "slept"),
+    [
+        pytest.param(
+            _api_deploy_denied,
+            "StartDeployment failed with AccessDeniedException",
+            [],
+            id="deploy-denied",
+        ),
+        pytest.param(_api_deleted, "the service is DELETED", [], id="deleted"),
+        pytest.param(
+            _api_busy_for_too_long,
+            "still busy with another operation after 6",
+            [20.0] * 5,
+            id="busy-for-too-long",
+        ),
+    ],
+)
+def test_a_service_that_cannot_be_deployed_is_reported_and_the_others_are_deployed(
+    *,
+    rotation: ModuleType,
+    secrets: Secrets,
+    stubs: Stubs,
+    environment: dict[str, str],
+    api_service: Callable[[Stubs], None],
+    detail: str,
+    slept: list[float],
+) -> None:
+    version = rotate(secrets)
+    api_service(stubs)
     stubs.app_runner_follows(JOB_SERVICE)
     stubs.ecs_follows()
 
     with pytest.raises(rotation.FollowError) as raised:
         follow(rotation, label_event(secrets, version))
 
-    stubs.done()
+    stubs.done()  # the job and ECS services were deployed: their queued calls were all made
     message = str(raised.value)
     assert message.startswith("1 of 3 services not redeployed")
-    assert f"{API_SERVICE}: StartDeployment failed with AccessDeniedException" in message
+    assert f"{API_SERVICE}: {detail}" in message
     assert NEW_PASSWORD not in message
     assert secrets.target_value()["DB_PASSWORD"] == NEW_PASSWORD
-
-
-def test_a_deleted_service_is_reported(
-    rotation: ModuleType, secrets: Secrets, stubs: Stubs, environment: dict[str, str]
-) -> None:
-    version = rotate(secrets)
-    stubs.app_runner_status(API_SERVICE, "DELETED")
-    stubs.app_runner_follows(JOB_SERVICE)
-    stubs.ecs_follows()
-
-    with pytest.raises(rotation.FollowError, match="the service is DELETED"):
-        follow(rotation, label_event(secrets, version))
-    stubs.done()
+    assert stubs.slept == slept
 
 
 def test_a_busy_service_is_waited_for_and_then_deployed_once(
@@ -411,23 +438,6 @@ def test_a_busy_service_is_waited_for_and_then_deployed_once(
     stubs.done()
     assert stubs.slept == [20.0]
     assert result["services"][API_SERVICE] == "deployed"
-
-
-def test_a_service_busy_for_too_long_is_reported_after_a_bounded_wait(
-    rotation: ModuleType, secrets: Secrets, stubs: Stubs, environment: dict[str, str]
-) -> None:
-    version = rotate(secrets)
-    for _ in range(6):
-        stubs.app_runner_status(API_SERVICE, "OPERATION_IN_PROGRESS")
-        stubs.app_runner_operations(API_SERVICE, ("UPDATE_SERVICE", "IN_PROGRESS", LONG_AGO))
-    stubs.app_runner_follows(JOB_SERVICE)
-    stubs.ecs_follows()
-
-    with pytest.raises(rotation.FollowError, match="still busy with another operation after 6"):
-        follow(rotation, label_event(secrets, version))
-
-    stubs.done()
-    assert stubs.slept == [20.0] * 5
 
 
 def test_paused_and_scaled_to_zero_services_are_left_to_start_with_the_new_value(
