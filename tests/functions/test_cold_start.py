@@ -1,4 +1,5 @@
-"""Each handler's start-up makes no AWS client crhelper would only need for its polling mode."""
+"""Each handler's start-up: no AWS client crhelper would only need for its polling mode, and an
+unknown LOG_LEVEL fails every request."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import sys
 import boto3
 import pytest
 
+from tests.support.cfn import CfnResponses, LambdaContext
+from tests.support.events import load_event
 
-@pytest.mark.parametrize(
+every_handler = pytest.mark.parametrize(
     "module_name",
     [
         "secret_environment.handler",
@@ -19,12 +22,19 @@ import pytest
         "log_retention.handler",
     ],
 )
-def test_importing_the_handler_creates_no_polling_clients(
-    monkeypatch: pytest.MonkeyPatch, module_name: str
-) -> None:
+
+
+@pytest.fixture(autouse=True)
+def _job_run_pins(monkeypatch: pytest.MonkeyPatch) -> None:
     # Custom::JobRun refuses to start without the topic and queue its template pins.
     monkeypatch.setenv("JOB_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:jobs")
     monkeypatch.setenv("RESULT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/r")
+
+
+@every_handler
+def test_importing_the_handler_creates_no_polling_clients(
+    monkeypatch: pytest.MonkeyPatch, module_name: str
+) -> None:
     made: list[str] = []
     real_client = boto3.client
 
@@ -41,3 +51,22 @@ def test_importing_the_handler_creates_no_polling_clients(
     assert "AWS_SAM_LOCAL" not in os.environ
     assert module.helper._sam_local is None
     assert not hasattr(module.helper, "_lambda_client")
+
+
+@every_handler
+def test_an_unknown_log_level_fails_every_request_naming_the_value(
+    monkeypatch: pytest.MonkeyPatch, cfn_responses: CfnResponses, module_name: str
+) -> None:
+    module = importlib.import_module(module_name)
+    monkeypatch.setenv("LOG_LEVEL", "chatty")
+    try:
+        importlib.reload(module)
+        module.helper._sleep_on_delete = 0
+        module.handler(load_event(f"{module_name.partition('.')[0]}/delete"), LambdaContext())
+    finally:
+        monkeypatch.delenv("LOG_LEVEL")
+        importlib.reload(module)
+
+    assert cfn_responses.only["Status"] == "FAILED"
+    assert "LOG_LEVEL must be one of DEBUG, INFO" in cfn_responses.only["Reason"]
+    assert "not 'CHATTY'" in cfn_responses.only["Reason"]

@@ -1,9 +1,9 @@
 """The start-up the functions share through the layer: LOG_LEVEL, quiet loggers, bounded retries,
-and crhelper's CfnResource as every custom resource here builds it."""
+and crhelper's CfnResource as every custom resource here builds it (each handler's own start-up:
+tests/functions/test_cold_start.py)."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -90,33 +90,3 @@ def test_a_start_up_error_answers_failed_with_its_message_and_runs_no_handler(
     assert ran == []
     assert cfn_responses.only["Status"] == "FAILED"
     assert cfn_responses.only["Reason"] == "LOG_LEVEL must be one of ..."
-
-
-@pytest.mark.parametrize(
-    "module_name",
-    [
-        "secret_environment.handler",
-        "https_subscription.handler",
-        "job_run.handler",
-        "log_retention.handler",
-    ],
-)
-def test_every_custom_resource_fails_every_request_when_log_level_is_unknown(
-    monkeypatch: pytest.MonkeyPatch, cfn_responses: CfnResponses, module_name: str
-) -> None:
-    # Custom::JobRun refuses to start without the topic and queue its template pins.
-    monkeypatch.setenv("JOB_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:jobs")
-    monkeypatch.setenv("RESULT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/r")
-    module = importlib.import_module(module_name)
-    monkeypatch.setenv("LOG_LEVEL", "chatty")
-    try:
-        importlib.reload(module)
-        module.helper._sleep_on_delete = 0
-        module.handler(load_event(f"{module_name.partition('.')[0]}/delete"), LambdaContext())
-    finally:
-        monkeypatch.delenv("LOG_LEVEL")
-        importlib.reload(module)
-
-    assert cfn_responses.only["Status"] == "FAILED"
-    assert "LOG_LEVEL must be one of DEBUG, INFO" in cfn_responses.only["Reason"]
-    assert "not 'CHATTY'" in cfn_responses.only["Reason"]
