@@ -1,28 +1,8 @@
 """The request guard every custom-resource function of this stack runs before it acts.
 
-The layer also carries what the functions would otherwise each repeat: `settings` (LOG_LEVEL,
-quiet loggers, bounded retries; no crhelper, so the rotation follower uses it too) and
-`resource` (crhelper's CfnResource as every custom resource here builds it).
+`guard` (pure) and `serve` (crhelper) hold the guard. The layer also carries what the functions
+would otherwise each repeat: `settings` (LOG_LEVEL, quiet loggers, bounded retries; no crhelper,
+so the rotation follower uses it too), `resource` (crhelper's CfnResource as every custom resource
+here builds it) and `aws` (ARN patterns and AWS error codes). Import the module you need: this
+package imports nothing itself, so the rotation follower does not load the guard.
 """
-
-from cfn_guard.guard import (
-    LOCAL_RESPONSE_ORIGIN_VARIABLE,
-    STACK_ID_VARIABLE,
-    GuardConfigError,
-    Pins,
-    Verdict,
-    check_request,
-    pins_from_environment,
-    redact_url,
-)
-
-__all__ = [
-    "LOCAL_RESPONSE_ORIGIN_VARIABLE",
-    "STACK_ID_VARIABLE",
-    "GuardConfigError",
-    "Pins",
-    "Verdict",
-    "check_request",
-    "pins_from_environment",
-    "redact_url",
-]
