@@ -394,24 +394,29 @@ def test_a_database_stopped_while_a_job_runs_leaves_the_app_alive_and_the_job_re
 
     message_id = wait_until(running, timeout=15, what="the new test_book_job run")
 
-    def retrying() -> bool | None:
-        lines = app_log(rehearsal)
-        message = "job outcome not recorded yet: retrying"
+    def logged(message: str) -> bool | None:
         return (
             any(
                 line.get("message_id") == message_id and line["message"] == message
-                for line in lines
+                for line in app_log(rehearsal)
             )
             or None
         )
 
-    time.sleep(1)  # the job has counted the books and sleeps
+    # The job has read the books and sleeps: the database goes now, mid-run. (A fixed pause
+    # after the claim is a race on a loaded machine: too short, the job's read fails; too long,
+    # the job has finished and recorded its outcome before the database goes.)
+    wait_until(lambda: logged("test_book_job sleeping"), timeout=15, what="the job's sleeping line")
     pg.stop("immediate")
     try:
         assert _readyz_becomes(rehearsal, 503)
         assert http_status(rehearsal.app_url + "/healthz") == 200
         assert app.alive()
-        wait_until(retrying, timeout=10, what="the app retrying to record the outcome")
+        wait_until(
+            lambda: logged("job outcome not recorded yet: retrying"),
+            timeout=10,
+            what="the app retrying to record the outcome",
+        )
         assert app.alive()
     finally:
         pg.start()
