@@ -369,6 +369,24 @@ def test_a_job_delivered_while_the_database_is_down_gets_503_and_its_retry_succe
     assert _readyz_becomes(rehearsal, 200)
 
 
+def test_a_commit_acknowledged_just_before_the_database_crashes_is_kept(
+    rehearsal: Rehearsal,
+) -> None:
+    # The tests take the database away with an immediate stop, a crash. Aurora loses nothing it
+    # acknowledged, and neither may the rehearsal's: a job's claim lost this way made SNS's retry
+    # run the job a second time.
+    pg = rehearsal.postgres
+    assert pg is not None
+    pg.psql("CREATE TABLE crash_check (n int); INSERT INTO crash_check VALUES (7)", pg.dbname)
+    pg.stop("immediate")
+    pg.start()
+    try:
+        assert pg.psql("SELECT sum(n) FROM crash_check", pg.dbname).strip() == "7"
+    finally:
+        pg.psql("DROP TABLE IF EXISTS crash_check", pg.dbname)
+    assert _readyz_becomes(rehearsal, 200)
+
+
 def test_a_database_stopped_while_a_job_runs_leaves_the_app_alive_and_the_job_recorded_once(
     rehearsal: Rehearsal, capture: CapturingSubscriber
 ) -> None:
