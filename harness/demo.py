@@ -336,8 +336,14 @@ class Rehearsal:
         return None, f"using {template.relative_to(self.build_dir.parent.parent)}"
 
     def start_postgres(self) -> tuple[PostgresServer, str]:
-        self.postgres = self._stack.enter_context(running_postgres())
-        return self.postgres, f"PostgreSQL with TLS on 127.0.0.1:{self.postgres.port}"
+        pg = self.postgres = self._stack.enter_context(running_postgres())
+        # Aurora keeps every commit it acknowledged. The harness's server runs with
+        # synchronous_commit off, so a stop in immediate mode (a crash: how the rehearsal takes
+        # the database away) loses the commits of the last moments, such as a job's claim: the
+        # retried delivery then found no run and ran the job again. With fsync still off, a
+        # commit is in the kernel's cache when it returns, which outlives the server's crash.
+        pg.psql(f"ALTER DATABASE {pg.dbname} SET synchronous_commit = on")
+        return pg, f"PostgreSQL with TLS on 127.0.0.1:{pg.port}"
 
     def start_moto(self) -> tuple[MotoServer, str]:
         moto = MotoServer(self.workdir)

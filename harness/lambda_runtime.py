@@ -279,6 +279,7 @@ class LambdaFunction(Service):
         self.cold_starts = 0
         self._pending: queue.Queue[Invocation] = queue.Queue()
         self._current: dict[str, Invocation] = {}
+        self.parked_polls = 0  # GET /invocation/next waiting for work now, on any Runtime API
         self._lock = threading.Lock()
         self._init_error: dict[str, Any] | None = None
         self._invoke_lock = threading.Lock()
@@ -337,16 +338,22 @@ class LambdaFunction(Service):
                     return
                 # A long poll, as Lambda does; it ends when this Runtime API is stopped, so a
                 # poll parked by a killed process does not keep its thread forever.
-                while True:
-                    try:
-                        invocation = pending.get(timeout=0.5)
-                        break
-                    except queue.Empty:
-                        if closed.is_set():
-                            # The poller is usually a killed process: nobody may be listening.
-                            with contextlib.suppress(OSError):
-                                self._reply(410, b'{"errorMessage": "runtime API stopped"}')
-                            return
+                with function._lock:
+                    function.parked_polls += 1
+                try:
+                    while True:
+                        try:
+                            invocation = pending.get(timeout=0.5)
+                            break
+                        except queue.Empty:
+                            if closed.is_set():
+                                # The poller is usually a killed process: nobody may be listening.
+                                with contextlib.suppress(OSError):
+                                    self._reply(410, b'{"errorMessage": "runtime API stopped"}')
+                                return
+                finally:
+                    with function._lock:
+                        function.parked_polls -= 1
                 with function._lock:
                     function._current[invocation.request_id] = invocation
                 self.send_response(200)

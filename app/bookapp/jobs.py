@@ -130,6 +130,9 @@ def test_book_job(payload: Mapping[str, Any], ctx: JobContext) -> None:
         )
     with ctx.engine.connect() as connection:
         count = connection.execute(sa.select(sa.func.count()).select_from(books)).scalar_one()
+    if sleep:
+        # Tests that take the database away mid-run wait for this line: the books are read.
+        log.info("test_book_job sleeping", extra={"seconds": sleep, "attempt": ctx.attempt})
     # Sleeps like a long job that is not holding a database connection.
     time.sleep(float(sleep))
     if fail:

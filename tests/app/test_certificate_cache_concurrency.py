@@ -161,8 +161,10 @@ def test_at_most_four_downloads_run_at_once(ca: TestCA) -> None:
 def test_request_that_finds_no_free_download_slot_in_time_is_unavailable(ca: TestCA) -> None:
     pem = ca.issue_signer().certificate_pem
     release = threading.Event()
+    fetching: list[str] = []
 
-    def stuck_fetch(_url: str) -> bytes:
+    def stuck_fetch(url: str) -> bytes:
+        fetching.append(url)
         release.wait(10)
         return pem
 
@@ -171,8 +173,13 @@ def test_request_that_finds_no_free_download_slot_in_time_is_unavailable(ca: Tes
     busy = [threading.Thread(target=cache.get, args=(url,)) for url in others]
     for thread in busy:
         thread.start()
-    time.sleep(0.1)
     try:
+        # Every slot is taken before the request comes: with a slot still free it would get
+        # through and wait 10 s on the stuck download instead of being refused.
+        deadline = time.monotonic() + 10
+        while len(fetching) < len(others):
+            assert time.monotonic() < deadline, f"only {len(fetching)} downloads started"
+            time.sleep(0.01)
         started = time.monotonic()
         with pytest.raises(CertificateUnavailable, match="too many certificate downloads"):
             cache.get(first)

@@ -58,6 +58,12 @@ def _backend_pid(engine: sa.Engine) -> int:
         return int(connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
 
 
+def _backend_alive(engine: sa.Engine, pid: int) -> bool:
+    with engine.connect() as connection:
+        query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+        return bool(connection.execute(query, {"pid": pid}).scalar_one())
+
+
 def _count_pings(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     pings: list[int] = []
     ping = engine.dialect.do_ping
@@ -91,7 +97,13 @@ def test_a_pooled_connection_the_server_ended_is_pinged_and_replaced_before_use(
         first = _backend_pid(pooled)
         with engine.connect() as admin:
             admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-        time.sleep(0.2)  # the FATAL message and the close reach this side
+        # pg_terminate_backend only sends the signal. Once the backend is gone from
+        # pg_stat_activity it has sent its FATAL message to this side (a fixed pause is a race
+        # on a loaded machine: the old connection may still be working).
+        deadline = time.monotonic() + 10
+        while _backend_alive(engine, first):
+            assert time.monotonic() < deadline, f"backend {first} still running after 10 s"
+            time.sleep(0.02)
         pings = _count_pings(pooled, monkeypatch)
         second = _backend_pid(pooled)  # no error: the dead connection never reached the caller
         assert second != first

@@ -587,22 +587,30 @@ def _wait_for(condition: Callable[[], bool], seconds: float) -> None:
 
 
 def test_database_lost_while_the_job_runs_records_the_outcome_when_it_is_back(
+    *,
     client: TestClient,
     notification: Deliver,
     engine: sa.Engine,
     pg: PostgresServer,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     envelope = notification(payload={"sleep_seconds": 3})
     capsys.readouterr()
     answers: list[Any] = []
     delivery = threading.Thread(target=lambda: answers.append(post(client, envelope)))
     delivery.start()
-    _wait_for(lambda: [r["status"] for r in job_runs(engine)] == ["running"], 10)
-    time.sleep(0.5)  # the job has read its books and sleeps
+
+    def logged(message: str) -> bool:
+        return any(record.getMessage() == message for record in list(caplog.records))
+
+    # The job has read its books and sleeps: the database goes now, mid-run (a fixed pause
+    # after the claim is a race on a loaded machine, either way).
+    _wait_for(lambda: logged("test_book_job sleeping"), 10)
     pg.stop()
     try:
-        time.sleep(4)  # the job ends meanwhile; recording its outcome fails and is retried
+        # The job ends meanwhile; recording its outcome fails and is retried.
+        _wait_for(lambda: logged("job outcome not recorded yet: retrying"), 10)
     finally:
         pg.start()
     delivery.join(timeout=60)

@@ -11,7 +11,6 @@ import json
 import shutil
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from harness.lambda_runtime import (
     function_spec_from_template,
     run_custom_resource,
 )
+from harness.processes import wait_until
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"
@@ -251,7 +251,7 @@ def test_a_long_poll_parked_when_the_runtime_api_stops_is_answered_and_ends(
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    time.sleep(0.3)  # the poll is parked on the empty queue
+    wait_until(lambda: function.parked_polls == 1 or None, timeout=10, what="the parked poll")
     assert answers == []
     function.stop()
     poller.join(timeout=5)

@@ -64,13 +64,15 @@ def test_the_app_runner_stand_in_refuses_an_unknown_service() -> None:
             client.describe_service(ServiceArn=SERVICE)
 
 
-def _server(name: str) -> ThreadingHTTPServer:
+def _server(name: str, slow_arrived: threading.Event | None = None) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             return
 
         def do_GET(self) -> None:
             if self.path == "/slow":
+                if slow_arrived is not None:
+                    slow_arrived.set()
                 time.sleep(0.5)
             body = name.encode()
             self.send_response(200)
@@ -83,10 +85,15 @@ def _server(name: str) -> ThreadingHTTPServer:
     return server
 
 
+Backends = tuple[ThreadingHTTPServer, ThreadingHTTPServer, threading.Event]
+
+
 @pytest.fixture
-def backends() -> Iterator[tuple[ThreadingHTTPServer, ThreadingHTTPServer]]:
-    old, new = _server("old"), _server("new")
-    yield old, new
+def backends() -> Iterator[Backends]:
+    """The old and the new instance, and an event set once the old one has a slow request."""
+    slow_on_old = threading.Event()
+    old, new = _server("old", slow_on_old), _server("new")
+    yield old, new, slow_on_old
     for server in (old, new):
         server.shutdown()
         server.server_close()
@@ -98,16 +105,16 @@ def _get(url: str) -> str:
 
 
 def test_the_front_door_moves_new_connections_and_lets_open_ones_finish(
-    backends: tuple[ThreadingHTTPServer, ThreadingHTTPServer],
+    backends: Backends,
 ) -> None:
-    old, new = backends
+    old, new, slow_on_old = backends
     old_port, new_port = old.server_address[1], new.server_address[1]
     with FrontDoor(int(old_port)) as door:
         assert _get(f"{door.url}/") == "old"
         answers: list[str] = []
         slow = threading.Thread(target=lambda: answers.append(_get(f"{door.url}/slow")))
         slow.start()
-        time.sleep(0.1)  # the slow request is on the old backend
+        assert slow_on_old.wait(5), "the slow request did not reach the old backend"
 
         assert door.switch(int(new_port)) == old_port
         assert _get(f"{door.url}/") == "new"

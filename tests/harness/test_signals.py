@@ -135,19 +135,32 @@ def test_a_second_signal_during_close_does_not_stop_the_cleanup(tmp_path: Path) 
     stack._stack.callback(ran.append, "the cleanup after the signals")
     stack._stack.callback(os.kill, os.getpid(), signal.SIGTERM)
     stack._stack.callback(os.kill, os.getpid(), signal.SIGINT)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
+    with _interrupting(signal.SIGINT, signal.SIGTERM):
         stack.close()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert ran == ["the cleanup after the signals"]
     assert not stack.workdir.exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_signals_are_handled_again_after_the_shielded_block() -> None:
-    with signals_ignored():
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
-    with pytest.raises(KeyboardInterrupt):
-        signal.raise_signal(signal.SIGINT)
+    with _interrupting(signal.SIGINT, signal.SIGTERM):
+        with signals_ignored():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _interrupting(*signums: int) -> Iterator[None]:
+    """`signums` raise KeyboardInterrupt inside, whatever pytest inherited: a process started in
+    the background by a shell without job control (`make test &`, nohup) starts with SIGINT
+    ignored, and Python then leaves it ignored."""
+    previous = {signum: signal.signal(signum, signal.default_int_handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
