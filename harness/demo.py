@@ -778,7 +778,8 @@ class Rehearsal:
             return []
         rows = pg.psql(
             "SELECT coalesce(json_agg(json_build_object('message_id', message_id, 'job', job, "
-            "'status', status, 'attempts', attempts) ORDER BY started_at), '[]') FROM job_runs",
+            "'status', status, 'attempts', attempts, 'error', error) ORDER BY started_at), '[]') "
+            "FROM job_runs",
             dbname=pg.dbname,
         )
         runs: list[dict[str, Any]] = json.loads(rows.strip() or "[]")

@@ -85,6 +85,31 @@ def _disturbed(dbapi_connection: Any) -> bool:
     return bool(poller.poll(0))
 
 
+# SQLSTATE classes and codes that say the database could not be used at all, not that a statement
+# failed: 08 connection exception, 28 invalid authorization (a rotated password), 57P01-57P03 the
+# server shutting down, crashed or not yet accepting connections.
+_UNAVAILABLE_CLASSES = frozenset({"08", "28"})
+_UNAVAILABLE_CODES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database could not be reached, or refused the login, rather than
+    that a statement failed: a connection that broke (SQLAlchemy invalidated it), a driver error
+    with no SQLSTATE (no server answered: refused, reset, timed out) or one of the SQLSTATEs above.
+    A statement timeout, a lock timeout, a constraint or syntax error are the statement's own."""
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    orig = error.orig
+    if not isinstance(orig, psycopg.OperationalError):
+        return False
+    sqlstate = orig.sqlstate
+    if sqlstate is None:
+        return True
+    return sqlstate[:2] in _UNAVAILABLE_CLASSES or sqlstate in _UNAVAILABLE_CODES
+
+
 def create_engine(url: URL, *, pool_size: int = POOL_SIZE) -> Engine:
     """A pooled engine that survives a database restart and fails fast when down.
 

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bookapp import logs, migrate, results, runs
+from bookapp.db import database_unavailable
 from bookapp.jobs import REGISTRY, TEST_JOBS, InvalidJobPayload, JobContext
 from bookapp.sns import (
     MAX_BODY_BYTES,
@@ -60,6 +61,15 @@ class Outcome:
 
 def _answer(status: int, outcome: str, **extra: Any) -> Outcome:
     return Outcome(status, {"status": outcome, **extra})
+
+
+def _run_answer(status: runs.RunStatus, error_text: str | None, attempt: int) -> Outcome:
+    """The answer to a delivery whose run ended and was recorded: 500 makes SNS retry a failure."""
+    if status == "succeeded":
+        return _answer(200, "succeeded", attempt=attempt)
+    if status == "rejected":
+        return _answer(422, "rejected", reason=error_text, attempt=attempt)
+    return _answer(500, "failed", attempt=attempt)
 
 
 def _error_text(error: BaseException) -> str:
@@ -313,6 +323,7 @@ class JobEndpoint:
         started = time.monotonic()
         status: runs.RunStatus
         error_text: str | None = None
+        interrupted = False
         with self.heartbeats.keep_alive(message_id, attempt, name):
             try:
                 context = JobContext(engine=self.engine, message_id=message_id, attempt=attempt)
@@ -320,18 +331,30 @@ class JobEndpoint:
             except InvalidJobPayload as error:
                 status, error_text = "rejected", str(error)
             except sa.exc.SQLAlchemyError as error:
-                # No exc_info: the exception's text quotes the statement's values; the frames
-                # say where it failed.
-                log.error(  # noqa: TRY400
-                    "job failed",
-                    extra={
-                        "job": name,
-                        "attempt": attempt,
-                        "reason": _error_text(error),
-                        "traceback": "".join(traceback.format_tb(error.__traceback__)),
-                    },
-                )
                 status, error_text = "failed", _error_text(error)
+                if database_unavailable(error):
+                    # Not the job's own failure: the database went away, or refused a new
+                    # connection (an old instance after a password rotation). The run is recorded
+                    # failed, so SNS's retry claims it again at once, but it is neither counted
+                    # as a failed job ("job finished") nor reported: the answer is 503.
+                    interrupted = True
+                    error_text = f"interrupted, database unavailable: {error_text}"
+                    log.warning(
+                        "job interrupted: database unavailable",
+                        extra={"job": name, "attempt": attempt, "reason": error_text},
+                    )
+                else:
+                    # No exc_info: the exception's text quotes the statement's values; the frames
+                    # say where it failed.
+                    log.error(  # noqa: TRY400
+                        "job failed",
+                        extra={
+                            "job": name,
+                            "attempt": attempt,
+                            "reason": error_text,
+                            "traceback": "".join(traceback.format_tb(error.__traceback__)),
+                        },
+                    )
             except Exception as error:
                 log.exception("job failed", extra={"job": name, "attempt": attempt})
                 status, error_text = "failed", _error_text(error)
@@ -348,6 +371,8 @@ class JobEndpoint:
                 extra={"job": name, "attempt": attempt, "run_status": status},
             )
             return _answer(200, status, attempt=attempt, superseded=True)
+        if interrupted:
+            return _answer(503, "unavailable", reason="database unavailable", attempt=attempt)
         log.info(
             "job finished",
             extra={
@@ -360,11 +385,7 @@ class JobEndpoint:
         unreported = self._report(message_id, report)
         if unreported is not None:
             return unreported
-        if status == "succeeded":
-            return _answer(200, "succeeded", attempt=attempt)
-        if status == "rejected":
-            return _answer(422, "rejected", reason=error_text, attempt=attempt)
-        return _answer(500, "failed", attempt=attempt)
+        return _run_answer(status, error_text, attempt)
 
     def _finish(
         self,

@@ -7,7 +7,7 @@ app is configured through its environment, as App Runner configures it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 from starlette.testclient import TestClient
 
-from bookapp import aws, web
+from bookapp import aws, jobs, web
 from bookapp.config import parse_database_url
 from bookapp.db import create_engine
 from bookapp.migrate import upgrade_to_head
@@ -109,6 +109,32 @@ def client(app_env: dict[str, str], engine: sa.Engine, clean_runs: None) -> Iter
 
 
 Deliver = Callable[..., dict[str, str]]
+
+
+class LoginRefused:
+    """A registered job whose first `refused` runs open a new connection with a password the server
+    no longer takes, as an old instance does after a rotation: the real server refuses the login
+    (SQLSTATE 28P01). Later runs succeed."""
+
+    def __init__(self, pg: PostgresServer, refused: int = 1) -> None:
+        url = parse_database_url(pg.url()).set(password="rotated-away")
+        self.engine = create_engine(url, pool_size=1)
+        self.refused = refused
+        self.runs = 0
+
+    def __call__(self, payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
+        self.runs += 1
+        if self.runs <= self.refused:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+
+
+@pytest.fixture
+def login_refused(monkeypatch: pytest.MonkeyPatch, pg: PostgresServer) -> Iterator[LoginRefused]:
+    job = LoginRefused(pg)
+    monkeypatch.setitem(jobs.REGISTRY, "login_refused_job", job)
+    yield job
+    job.engine.dispose()
 
 
 @pytest.fixture

@@ -30,7 +30,14 @@ from harness.sns_signing import (
     sign_envelope,
 )
 
-from .conftest import OTHER_TOPIC_ARN, TOPIC_ARN, Deliver, job_runs, run_concurrently
+from .conftest import (
+    OTHER_TOPIC_ARN,
+    TOPIC_ARN,
+    Deliver,
+    LoginRefused,
+    job_runs,
+    run_concurrently,
+)
 
 
 def post(client: TestClient, envelope: Mapping[str, Any] | bytes, path: str = "/jobs") -> Any:
@@ -520,6 +527,53 @@ def test_database_outage_answers_503_and_the_retry_runs_the_job(
         pg.start()
     assert post(client, envelope).status_code == 200
     assert [r["status"] for r in job_runs(engine)] == ["succeeded"]
+
+
+def test_a_job_the_database_refuses_to_log_in_is_interrupted_with_503_and_the_retry_runs_it(
+    capsys: pytest.CaptureFixture[str],
+    client: TestClient,
+    notification: Deliver,
+    engine: sa.Engine,
+    login_refused: LoginRefused,
+) -> None:
+    # As on an old instance after a rotation: the claim used a pooled connection, the job needs a
+    # new one, and the server refuses the old password. Not the job's failure: SNS should retry.
+    envelope = notification(job="login_refused_job")
+    capsys.readouterr()
+    first = post(client, envelope)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    assert first.status_code == 503
+    assert first.headers["Retry-After"] == "20"
+    assert first.json() == {"status": "unavailable", "reason": "database unavailable", "attempt": 1}
+    [run] = job_runs(engine)
+    assert run["status"] == "failed"  # claimable again at once
+    assert run["error"].startswith("interrupted, database unavailable: OperationalError: ")
+    assert "rotated-away" not in run["error"]
+    messages = [line["message"] for line in lines if line["logger"] == "bookapp.job_endpoint"]
+    # Neither "job finished" (the metric filters count it) nor "job failed".
+    assert messages == ["job interrupted: database unavailable"]
+
+    second = post(client, envelope)
+    assert second.status_code == 200
+    assert second.json() == {"status": "succeeded", "attempt": 2}
+    assert login_refused.runs == 2
+
+
+def test_a_job_whose_own_statement_times_out_is_a_failed_job_answered_500(
+    client: TestClient, notification: Deliver, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A statement timeout is an OperationalError too, but the database was there: the job failed.
+    def slow_query(payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
+        with ctx.engine.begin() as connection:
+            connection.exec_driver_sql("SET LOCAL statement_timeout = '50ms'")
+            connection.exec_driver_sql("SELECT pg_sleep(2)")
+
+    monkeypatch.setitem(jobs.REGISTRY, "slow_query_job", slow_query)
+    response = post(client, notification(job="slow_query_job"))
+    assert response.status_code == 500
+    [run] = job_runs(engine)
+    assert run["status"] == "failed"
+    assert run["error"].startswith("QueryCanceled: ")
 
 
 def test_job_path_is_configurable(

@@ -21,7 +21,7 @@ from tests.support.metric_filter import apply_filter
 from tests.template.conftest import GOOD_IMAGE
 from tests.template.render import expanded_template, render
 
-from .conftest import Deliver
+from .conftest import Deliver, LoginRefused
 
 
 @cache
@@ -118,3 +118,22 @@ def test_a_duplicate_delivery_of_a_finished_run_counts_nothing_more(
 
     assert published("JobRunsMetricFilter", lines) == {}
     assert published("JobFailuresMetricFilter", lines) == {}
+
+
+def test_a_run_the_database_interrupted_counts_nothing_and_its_retry_counts_once(
+    capsys: pytest.CaptureFixture[str],
+    client: TestClient,
+    notification: Deliver,
+    login_refused: LoginRefused,
+) -> None:
+    # A rotation's old instance: its job could not open a connection. Not a failed job.
+    envelope = notification(job="login_refused_job")
+    interrupted = deliver(capsys, client, envelope)
+    retried = deliver(capsys, client, envelope)
+
+    assert published("JobRunsMetricFilter", interrupted) == {}
+    assert published("JobFailuresMetricFilter", interrupted) == {}
+    assert published("JobRunsMetricFilter", retried) == {
+        (("Job", "login_refused_job"), ("Outcome", "succeeded")): 1
+    }
+    assert login_refused.runs == 2

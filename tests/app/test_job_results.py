@@ -24,7 +24,7 @@ from bookapp.config import ConfigError, load_settings
 from bookapp.web import create_app
 from tests.support.tls import TLS
 
-from .conftest import Deliver, job_runs
+from .conftest import Deliver, LoginRefused, job_runs
 from .test_job_endpoint import post
 
 
@@ -146,6 +146,24 @@ def test_a_succeeded_run_is_reported_after_its_outcome_is_recorded(
         "error": None,
         "finished_at": row["finished_at"].isoformat(),
     }
+
+
+def test_a_run_the_database_interrupted_is_not_reported_and_its_retry_is(
+    reporting_client: TestClient,
+    notification: Deliver,
+    login_refused: LoginRefused,
+    outbox: Outbox,
+) -> None:
+    # A report of "failed" would fail the deploy waiting on it (Custom::JobRun) for a database
+    # that was only briefly away: the app answers 503 and reports the retry's outcome instead.
+    envelope = notification(message=reported("login_refused_job"))
+
+    assert post(reporting_client, envelope).status_code == 503
+    assert outbox.sent() == []
+
+    assert post(reporting_client, envelope).status_code == 200
+    [result] = outbox.sent()
+    assert (result["status"], result["attempt"]) == ("succeeded", 2)
 
 
 def test_a_failed_run_is_reported_with_its_error_and_answered_500(
