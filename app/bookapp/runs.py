@@ -8,12 +8,13 @@ died) and may be claimed again.
 
 Each write here is one statement run in autocommit: PostgreSQL commits a single statement on its
 own, so the row is committed (visible to every other delivery, and durable) when the call
-returns, exactly as with BEGIN ... COMMIT around it, at half the round trips (pool pre-ping and
-the statement, instead of pre-ping, BEGIN, statement and COMMIT).
+returns, exactly as with BEGIN ... COMMIT around it, in one round trip instead of three (BEGIN,
+statement, COMMIT).
 
 The statements run on a connection of the engine's own pool, through the driver directly (see
-`_statement`): SQLAlchemy's Connection around them (its checkout wrapper, the isolation level
-switched to AUTOCOMMIT and back, its result objects) cost more CPU than the statement itself.
+`_autocommit`): SQLAlchemy's Connection around them (its checkout wrapper, the isolation level
+switched to AUTOCOMMIT and back, its execution context and result objects) cost about as much CPU
+as the statement's own client work (docs/performance.md, round 3).
 What SQLAlchemy gave them is kept: the pool (same connections as every other query, with its
 checkout check), errors raised as SQLAlchemy's exceptions with the parameters hidden, a
 connection that broke invalidated with the whole pool, and a span per statement when tracing is on
@@ -48,7 +49,7 @@ LEASE_SECONDS = 120.0
 HEARTBEAT_SECONDS = 10.0
 
 # The statements run as the driver's SQL (psycopg's %(name)s parameters), on the hot path of every
-# delivery: no SQL compilation step, and SQLAlchemy's cursor events still fire (tracing).
+# delivery: no SQL compilation step.
 _CLAIM = """
     INSERT INTO job_runs AS r (message_id, job, payload, status, attempts, started_at, heartbeat_at)
     VALUES (%(message_id)s, %(job)s, CAST(%(payload)s AS jsonb), 'running', 1, now(), now())
