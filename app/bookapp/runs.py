@@ -8,8 +8,17 @@ died) and may be claimed again.
 
 Each write here is one statement run in autocommit: PostgreSQL commits a single statement on its
 own, so the row is committed (visible to every other delivery, and durable) when the call
-returns, exactly as with BEGIN ... COMMIT around it, at half the round trips (pool pre-ping and
-the statement, instead of pre-ping, BEGIN, statement and COMMIT).
+returns, exactly as with BEGIN ... COMMIT around it, in one round trip instead of three (BEGIN,
+statement, COMMIT).
+
+The statements run on a connection of the engine's own pool, through the driver directly (see
+`_autocommit`): SQLAlchemy's Connection around them (its checkout wrapper, the isolation level
+switched to AUTOCOMMIT and back, its execution context and result objects) cost about as much CPU
+as the statement's own client work (docs/performance.md, round 3).
+What SQLAlchemy gave them is kept: the pool (same connections as every other query, with its
+checkout check), errors raised as SQLAlchemy's exceptions with the parameters hidden, a
+connection that broke invalidated with the whole pool, and a span per statement when tracing is on
+(`observe`).
 """
 
 from __future__ import annotations
@@ -19,11 +28,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -38,7 +49,7 @@ LEASE_SECONDS = 120.0
 HEARTBEAT_SECONDS = 10.0
 
 # The statements run as the driver's SQL (psycopg's %(name)s parameters), on the hot path of every
-# delivery: no SQL compilation step, and SQLAlchemy's cursor events still fire (tracing).
+# delivery: no SQL compilation step.
 _CLAIM = """
     INSERT INTO job_runs AS r (message_id, job, payload, status, attempts, started_at, heartbeat_at)
     VALUES (%(message_id)s, %(job)s, CAST(%(payload)s AS jsonb), 'running', 1, now(), now())
@@ -74,11 +85,89 @@ _RECORD_REJECTED = """
     """
 
 
-def _autocommit(engine: Engine) -> sa.Connection:
-    """A pooled connection on which each statement commits on its own (one statement per write)."""
-    connection = engine.connect()
-    connection.execution_options(isolation_level="AUTOCOMMIT")
-    return connection
+# Wraps each job_runs statement run on an engine: `observer(statement)` is entered before the
+# statement and left after it (with its exception, if it failed). Tracing installs one that makes a
+# span per statement (bookapp.tracing); SQLAlchemy's cursor events do not see these statements.
+StatementObserver = Callable[[str], AbstractContextManager[object]]
+_observers: weakref.WeakKeyDictionary[Engine, StatementObserver] = weakref.WeakKeyDictionary()
+
+
+def observe(engine: Engine, observer: StatementObserver | None) -> None:
+    """Have `observer` wrap every job_runs statement run on `engine` (None: stop observing)."""
+    if observer is None:
+        _observers.pop(engine, None)
+    else:
+        _observers[engine] = observer
+
+
+Execute = Callable[[str, Mapping[str, Any]], "psycopg.Cursor[Any]"]
+
+
+def _autocommit[T](engine: Engine, work: Callable[[Execute], T]) -> T:
+    """`work(execute)` on one connection of `engine`'s pool, each statement committed on its own.
+
+    The connection is checked out from the pool as any other (its checkout check included),
+    switched to autocommit for `work` and back, and returned. Errors are SQLAlchemy's, as
+    `engine.connect()` and `exec_driver_sql` raise them (parameters hidden when the engine hides
+    them): a psycopg error becomes the matching `sqlalchemy.exc.DBAPIError` subclass (`.orig` the
+    driver's error), and one that means the connection broke invalidates it and the rest of the
+    pool, as SQLAlchemy does.
+    """
+    dialect = engine.dialect
+    try:
+        pooled = engine.raw_connection()
+    except psycopg.Error as error:
+        disconnect = dialect.is_disconnect(cast(Any, error), None, None)
+        raise _wrapped(engine, None, None, error, disconnect) from error
+    connection: psycopg.Connection[Any] = pooled.driver_connection  # type: ignore[assignment]
+    observer = _observers.get(engine)
+    current: list[Any] = [None, None]  # the statement running and its parameters, for errors
+
+    def execute(statement: str, parameters: Mapping[str, Any]) -> psycopg.Cursor[Any]:
+        current[0], current[1] = statement, parameters
+        if observer is None:
+            return connection.execute(statement, parameters)
+        with observer(statement):
+            return connection.execute(statement, parameters)
+
+    try:
+        connection.autocommit = True
+        try:
+            return work(execute)
+        finally:
+            if not connection.closed and not connection.broken:
+                connection.autocommit = False
+    except psycopg.Error as error:
+        disconnect = dialect.is_disconnect(cast(Any, error), pooled, None)
+        if disconnect:
+            # As SQLAlchemy's Connection does: this connection is closed, and every connection
+            # pooled before now is replaced at its next checkout.
+            engine.pool._invalidate(pooled, error)
+        raise _wrapped(engine, current[0], current[1], error, disconnect) from error
+    except BaseException as error:
+        # Interrupted mid-statement, not by the database: the connection's state is unknown.
+        pooled.invalidate(error if isinstance(error, Exception) else None)
+        raise
+    finally:
+        pooled.close()
+
+
+def _wrapped(
+    engine: Engine,
+    statement: str | None,
+    parameters: Mapping[str, Any] | None,
+    error: psycopg.Error,
+    disconnect: bool,
+) -> sa.exc.StatementError:
+    return sa.exc.DBAPIError.instance(
+        statement,
+        dict(parameters) if parameters is not None else None,
+        error,
+        psycopg.Error,
+        hide_parameters=engine.hide_parameters,
+        connection_invalidated=disconnect,
+        dialect=engine.dialect,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,56 +204,60 @@ def claim(
         "payload": json.dumps(payload),
         "lease": LEASE_SECONDS if lease is None else lease,  # read now, so tests can patch it
     }
-    with _autocommit(engine) as connection:
-        attempt = connection.exec_driver_sql(_CLAIM, params).scalar_one_or_none()
-        if attempt is not None:
-            return Claim(attempt=attempt)
+
+    def work(execute: Execute) -> Claim:
+        row = execute(_CLAIM, params).fetchone()
+        if row is not None:
+            return Claim(attempt=row[0])
         # Only says which answer to give: whatever the row holds now, this delivery did not claim.
-        row = connection.exec_driver_sql(_STATUS, {"message_id": message_id}).one()
-    return Claim(attempt=None, status=row.status, error=row.error)
+        row = execute(_STATUS, {"message_id": message_id}).fetchone()
+        if row is None:  # deleted in between: as SQLAlchemy's .one() would say
+            raise sa.exc.NoResultFound("No row was found when one was required")
+        return Claim(attempt=None, status=row[0], error=row[1])
+
+    return _autocommit(engine, work)
 
 
 def record_rejected(
     engine: Engine, message_id: str, job: str, payload: Mapping[str, Any] | None, error: str
 ) -> None:
-    with _autocommit(engine) as connection:
-        connection.exec_driver_sql(
-            _RECORD_REJECTED,
-            {
-                "message_id": message_id,
-                "job": job,
-                "payload": json.dumps(payload) if payload is not None else None,
-                "error": error,
-            },
-        )
+    params = {
+        "message_id": message_id,
+        "job": job,
+        "payload": json.dumps(payload) if payload is not None else None,
+        "error": error,
+    }
+    _autocommit(engine, lambda execute: execute(_RECORD_REJECTED, params))
 
 
 def finish(
     engine: Engine, message_id: str, attempt: int, status: RunStatus, error: str | None = None
 ) -> bool:
     """Record the outcome, only if this attempt still owns the run; returns whether it did."""
-    with _autocommit(engine) as connection:
-        result = connection.exec_driver_sql(
-            _FINISH,
-            {"status": status, "error": error, "message_id": message_id, "attempt": attempt},
-        )
-        return result.rowcount == 1
+    params = {"status": status, "error": error, "message_id": message_id, "attempt": attempt}
+    return _autocommit(engine, lambda execute: execute(_FINISH, params).rowcount == 1)
 
 
 def recorded(engine: Engine, message_id: str) -> RecordedRun | None:
     """The finished run of `message_id` as job_runs holds it, or None if it is not finished."""
-    with _autocommit(engine) as connection:
-        row = connection.exec_driver_sql(_RECORDED, {"message_id": message_id}).one_or_none()
+    row = _autocommit(
+        engine, lambda execute: execute(_RECORDED, {"message_id": message_id}).fetchone()
+    )
     if row is None:
         return None
+    message_id, job, status, attempts, error, finished_at = row
     return RecordedRun(
-        message_id=row.message_id,
-        job=row.job,
-        status=row.status,
-        attempts=row.attempts,
-        error=row.error,
-        finished_at=row.finished_at,
+        message_id=message_id,
+        job=job,
+        status=status,
+        attempts=attempts,
+        error=error,
+        finished_at=finished_at,
     )
+
+
+def _touch(engine: Engine, params: Mapping[str, Any]) -> None:
+    _autocommit(engine, lambda execute: execute(_BEAT, params))
 
 
 @dataclass
@@ -237,9 +330,6 @@ class Heartbeats:
                     },
                 )
             try:
-                with _autocommit(self._engine) as connection:
-                    connection.exec_driver_sql(
-                        _BEAT, {"message_ids": message_ids, "attempts": attempts}
-                    )
+                _touch(self._engine, {"message_ids": message_ids, "attempts": attempts})
             except sa.exc.SQLAlchemyError:
                 continue  # the database is away; the next beat tries again

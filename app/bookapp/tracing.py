@@ -8,6 +8,7 @@ header propagates.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -21,6 +22,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy.engine import Engine
+
+from bookapp import runs
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -51,4 +54,31 @@ def setup_tracing(
     # Health checks are left out by OTEL_PYTHON_STARLETTE_EXCLUDED_URLS (set in the image).
     StarletteInstrumentor.instrument_app(app, tracer_provider=_provider)
     SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=_provider)
+    runs.observe(engine, _statement_spans(engine, _provider.get_tracer(__name__)))
     return _provider
+
+
+def _statement_spans(engine: Engine, tracer: trace.Tracer) -> runs.StatementObserver:
+    """A span per job_runs statement, named and described as the SQLAlchemy instrumentation's
+    spans are: the job_runs statements run on the pool's driver connection (bookapp.runs), where
+    SQLAlchemy's cursor events, and so the instrumentation, do not see them."""
+    url = engine.url
+    described: dict[str, str | int] = {"db.system": "postgresql"}
+    for key, value in (
+        ("db.name", url.database),
+        ("db.user", url.username),
+        ("net.peer.name", url.host),
+        ("net.peer.port", url.port),
+    ):
+        if value:
+            described[key] = value
+
+    def span(statement: str) -> AbstractContextManager[object]:
+        name = " ".join(filter(None, (statement.split(maxsplit=1)[0], url.database)))
+        return tracer.start_as_current_span(
+            name,
+            kind=trace.SpanKind.CLIENT,
+            attributes={**described, "db.operation": name, "db.statement": statement},
+        )
+
+    return span

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from psycopg.pq import TransactionStatus
@@ -56,12 +57,16 @@ def test_lease_is_read_when_claiming_so_it_can_be_changed(
 
 @pytest.fixture
 def one_connection_engine(pg: PostgresServer) -> Iterator[tuple[sa.Engine, list[str]]]:
-    """An engine of the app's kind with a single pooled connection, and the statements it sends."""
+    """An engine of the app's kind with a single pooled connection, and the job_runs statements
+    it runs (seen by the observer tracing uses)."""
     engine = create_engine(parse_database_url(pg.url()), pool_size=1)
     statements: list[str] = []
-    sa.event.listen(
-        engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql)
-    )
+
+    def record(statement: str) -> contextlib.nullcontext[None]:
+        statements.append(statement)
+        return contextlib.nullcontext()
+
+    runs.observe(engine, record)
     yield engine, statements
     engine.dispose()
 
@@ -104,6 +109,58 @@ def test_a_claim_that_fails_leaves_no_row_and_the_connection_usable(
         runs.claim(single, message_id, "test_book_job", {"text": "\x00"})
     assert _committed(engine, message_id) is None
     assert runs.claim(single, message_id, "test_book_job", {}).attempt == 1
+
+
+def _backend_pids(engine: sa.Engine, count: int) -> set[int]:
+    """The server process ids of `count` connections checked out of `engine`'s pool at once."""
+    with contextlib.ExitStack() as stack:
+        connections = [stack.enter_context(engine.connect()) for _ in range(count)]
+        return {c.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for c in connections}
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_a_connection_that_breaks_during_a_statement_is_replaced_with_the_rest_of_the_pool(
+    pg: PostgresServer, engine: sa.Engine
+) -> None:
+    """As SQLAlchemy's own Connection does: the error is SQLAlchemy's OperationalError saying the
+    connection was invalidated, and no pooled connection of before is handed out again."""
+    two = create_engine(parse_database_url(pg.url()), pool_size=2)
+    try:
+        before = _backend_pids(two, 2)
+
+        def end_the_session(_statement: str) -> contextlib.nullcontext[None]:
+            # The checkout check has passed: the server ends the session under the statement.
+            with engine.connect() as other:
+                other.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(%(p)s)",
+                    {"p": list(before)},
+                )
+            runs.observe(two, None)
+            return contextlib.nullcontext()
+
+        runs.observe(two, end_the_session)
+        message_id = str(uuid.uuid4())
+        with pytest.raises(sa.exc.OperationalError) as raised:
+            runs.claim(two, message_id, "test_book_job", {"secret": "kept out"})
+        assert raised.value.connection_invalidated
+        assert "kept out" not in str(raised.value)
+        after = _backend_pids(two, 2)
+        assert not after & before
+        assert runs.claim(two, message_id, "test_book_job", {}).attempt == 1
+    finally:
+        two.dispose()
+
+
+@pytest.mark.usefixtures("clean_runs")
+def test_a_database_error_in_a_job_runs_statement_is_sqlalchemys_with_the_values_hidden(
+    engine: sa.Engine,
+) -> None:
+    with pytest.raises(sa.exc.DataError) as raised:
+        runs.claim(engine, str(uuid.uuid4()), "test_book_job", {"secret": "\x00 kept out"})
+    assert raised.value.statement is not None
+    assert raised.value.statement.split()[0] == "INSERT"
+    assert "kept out" not in str(raised.value)
+    assert type(raised.value.orig).__module__.startswith("psycopg")
 
 
 def _heartbeat_threads(ignore: frozenset[threading.Thread] = frozenset()) -> list[threading.Thread]:
@@ -199,25 +256,25 @@ def test_the_heartbeat_thread_ends_when_no_run_is_left_and_starts_again_for_the_
 
 
 @pytest.mark.usefixtures("clean_runs")
-def test_the_heartbeat_survives_a_database_error_and_beats_again(
-    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_heartbeat_survives_a_database_error_and_beats_again(engine: sa.Engine) -> None:
     heartbeats = runs.Heartbeats(engine, interval=0.1)
     message_id = str(uuid.uuid4())
     runs.claim(engine, message_id, "test_book_job", {})
-    failures = [sa.exc.OperationalError("UPDATE", {}, RuntimeError("database away"))] * 3
-    real_autocommit = runs._autocommit
+    failures = [psycopg.OperationalError("database away")] * 3
 
-    def flaky(engine: sa.Engine) -> sa.Connection:
-        if failures:
-            raise failures.pop()
-        return real_autocommit(engine)
+    def flaky(statement: str) -> contextlib.nullcontext[None]:
+        if failures and "heartbeat_at = now()" in statement and "unnest" in statement:
+            raise failures.pop()  # as the driver raises it: the endpoint sees SQLAlchemy's error
+        return contextlib.nullcontext()
 
-    monkeypatch.setattr(runs, "_autocommit", flaky)
-    with heartbeats.keep_alive(message_id, 1):
-        time.sleep(1.4)
-        assert failures == []
-        assert runs.claim(engine, message_id, "test_book_job", {}, lease=1.0).attempt is None
+    runs.observe(engine, flaky)
+    try:
+        with heartbeats.keep_alive(message_id, 1):
+            time.sleep(1.4)
+            assert failures == []
+            assert runs.claim(engine, message_id, "test_book_job", {}, lease=1.0).attempt is None
+    finally:
+        runs.observe(engine, None)
 
 
 @pytest.mark.usefixtures("clean_runs")

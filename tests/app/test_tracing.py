@@ -95,10 +95,23 @@ def test_enabled_tracing_records_the_job_runs_statements_of_a_delivery(
     [exporter] = setup_calls
     assert tracing._provider is not None
     tracing._provider.force_flush()
-    names = [s.name for s in exporter.get_finished_spans()]
-    # The claim and the outcome run as driver SQL: SQLAlchemy's cursor events still see them.
+    spans = exporter.get_finished_spans()
+    names = [s.name for s in spans]
+    # The claim and the outcome run on the pool's driver connection (bookapp.runs), out of
+    # SQLAlchemy's sight: bookapp.tracing makes their spans, as the instrumentation would.
     assert any(name.startswith("INSERT") for name in names), names
     assert any(name.startswith("UPDATE") for name in names), names
+    [claim] = [
+        s
+        for s in spans
+        if (s.attributes or {}).get("db.statement", "").strip().startswith("INSERT INTO job_runs")
+    ]
+    requests = {s.context.trace_id for s in spans if s.name.startswith("POST /jobs")}
+    assert claim.attributes is not None
+    assert claim.attributes["db.system"] == "postgresql"
+    assert claim.kind == trace.SpanKind.CLIENT
+    # Within the request's trace, as the instrumentation's spans are.
+    assert claim.context.trace_id in requests
 
 
 def _middleware_names(app: Starlette) -> list[str]:
