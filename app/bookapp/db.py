@@ -93,10 +93,14 @@ _UNAVAILABLE_CODES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def database_unavailable(error: BaseException) -> bool:
-    """Whether `error` means the database could not be reached, or refused the login, rather than
-    that a statement failed: a connection that broke (SQLAlchemy invalidated it), a driver error
-    with no SQLSTATE (no server answered: refused, reset, timed out) or one of the SQLSTATEs above.
-    A statement timeout, a lock timeout, a constraint or syntax error are the statement's own."""
+    """Whether `error` means the database could not be used at all, rather than that a statement
+    failed: no pooled connection free in time (the pool's timeout), a connection that broke
+    (SQLAlchemy invalidated it), a connection that could not be opened (a driver error with no
+    SQLSTATE and no statement: refused, timed out, the login refused) or one of the SQLSTATEs
+    above. A statement timeout, a lock timeout, a constraint or syntax error, and what the driver
+    refuses to send (too many parameters: no SQLSTATE, but a statement) are the statement's own."""
+    if isinstance(error, sa.exc.TimeoutError):
+        return True
     if not isinstance(error, sa.exc.DBAPIError):
         return False
     if error.connection_invalidated:
@@ -106,7 +110,7 @@ def database_unavailable(error: BaseException) -> bool:
         return False
     sqlstate = orig.sqlstate
     if sqlstate is None:
-        return True
+        return error.statement is None
     return sqlstate[:2] in _UNAVAILABLE_CLASSES or sqlstate in _UNAVAILABLE_CODES
 
 

@@ -135,7 +135,7 @@ def _autocommit[T](engine: Engine, work: Callable[[Execute], T]) -> T:
         try:
             return work(execute)
         finally:
-            if not connection.closed and not connection.broken:
+            if _idle(connection):
                 connection.autocommit = False
     except psycopg.Error as error:
         disconnect = dialect.is_disconnect(cast(Any, error), pooled, None)
@@ -144,12 +144,20 @@ def _autocommit[T](engine: Engine, work: Callable[[Execute], T]) -> T:
             # pooled before now is replaced at its next checkout.
             engine.pool._invalidate(pooled, error)
         raise _wrapped(engine, current[0], current[1], error, disconnect) from error
-    except BaseException as error:
-        # Interrupted mid-statement, not by the database: the connection's state is unknown.
-        pooled.invalidate(error if isinstance(error, Exception) else None)
-        raise
     finally:
+        if pooled.is_valid and not _idle(connection):
+            # Left mid-statement (and in autocommit) by something other than a database error,
+            # e.g. an interrupt: it must not go back into the pool as it is.
+            pooled.invalidate()
         pooled.close()
+
+
+def _idle(connection: psycopg.Connection[Any]) -> bool:
+    """Open, and neither in a transaction nor in the middle of a statement."""
+    return (
+        not connection.closed
+        and connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    )
 
 
 def _wrapped(
@@ -333,3 +341,7 @@ class Heartbeats:
                 _touch(self._engine, {"message_ids": message_ids, "attempts": attempts})
             except sa.exc.SQLAlchemyError:
                 continue  # the database is away; the next beat tries again
+            except Exception:
+                # Anything else must not end the thread: every run of this process would then
+                # lose its lease and be taken for abandoned.
+                log.exception("heartbeat failed")

@@ -15,18 +15,44 @@ import sqlalchemy as sa
 from bookapp.db import database_unavailable
 
 
-def wrapped(orig: Exception, *, invalidated: bool = False) -> sa.exc.DBAPIError:
+def wrapped(
+    orig: Exception, *, statement: str | None = "SELECT 1", invalidated: bool = False
+) -> sa.exc.DBAPIError:
     return sa.exc.DBAPIError.instance(
-        "SELECT 1", {}, orig, psycopg.Error, connection_invalidated=invalidated
+        statement, {}, orig, psycopg.Error, connection_invalidated=invalidated
     )
 
 
 @pytest.mark.parametrize(
     "orig",
     [
-        # libpq's own connection failures carry no SQLSTATE: refused, reset, a refused login.
+        # libpq's failures to open a connection carry no SQLSTATE, and SQLAlchemy wraps them with
+        # no statement: refused, timed out, a refused login.
         psycopg.OperationalError("connection failed: FATAL:  password authentication failed"),
-        psycopg.OperationalError("consuming input failed: server closed the connection"),
+        psycopg.OperationalError("connection failed: Connection refused"),
+    ],
+    ids=["refused login", "refused connection"],
+)
+def test_a_connection_that_could_not_be_opened_is_unavailability(orig: psycopg.Error) -> None:
+    assert database_unavailable(wrapped(orig, statement=None))
+
+
+def test_a_statement_the_driver_would_not_send_is_the_statements_failure() -> None:
+    # No SQLSTATE either (psycopg refuses it before sending), but on a working connection: a job
+    # that does this fails the same way on every retry, so it must count as failed, not as 503.
+    orig = psycopg.OperationalError(
+        "sending query and params failed: number of parameters must be between 0 and 65535"
+    )
+    assert not database_unavailable(wrapped(orig))
+
+
+def test_no_pooled_connection_free_in_time_is_unavailability() -> None:
+    assert database_unavailable(sa.exc.TimeoutError("QueuePool limit of size 15 reached"))
+
+
+@pytest.mark.parametrize(
+    "orig",
+    [
         psycopg.errors.InvalidPassword("password authentication failed"),
         psycopg.errors.InvalidAuthorizationSpecification("role does not exist"),
         psycopg.errors.ConnectionFailure("connection failure"),

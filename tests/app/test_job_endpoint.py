@@ -576,6 +576,26 @@ def test_a_job_whose_own_statement_times_out_is_a_failed_job_answered_500(
     assert run["error"].startswith("QueryCanceled: ")
 
 
+def test_a_job_whose_statement_the_driver_refuses_is_a_failed_job_answered_500(
+    client: TestClient, notification: Deliver, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # psycopg refuses more than 65,535 parameters with an OperationalError that has no SQLSTATE,
+    # as a refused connection has: the job would fail so on every retry, so it is its failure.
+    def too_many_parameters(payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
+        count = 70_000
+        with ctx.engine.connect() as connection:
+            connection.exec_driver_sql(
+                f"SELECT 1 WHERE 1 IN ({', '.join(['%s'] * count)})", tuple(range(count))
+            )
+
+    monkeypatch.setitem(jobs.REGISTRY, "too_many_parameters_job", too_many_parameters)
+    response = post(client, notification(job="too_many_parameters_job"))
+    assert response.status_code == 500
+    [run] = job_runs(engine)
+    assert run["status"] == "failed"
+    assert run["error"].startswith("OperationalError: ")
+
+
 def test_job_path_is_configurable(
     app_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,

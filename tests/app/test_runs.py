@@ -119,6 +119,32 @@ def _backend_pids(engine: sa.Engine, count: int) -> set[int]:
 
 
 @pytest.mark.usefixtures("clean_runs")
+def test_an_error_that_is_not_the_databases_returns_the_connection_idle_and_not_in_autocommit(
+    pg: PostgresServer,
+) -> None:
+    one = create_engine(parse_database_url(pg.url()), pool_size=1)
+    try:
+        [before] = _backend_pids(one, 1)
+
+        def failing(_statement: str) -> contextlib.nullcontext[None]:
+            raise RuntimeError("the observer's own bug")
+
+        runs.observe(one, failing)
+        with pytest.raises(RuntimeError):
+            runs.claim(one, str(uuid.uuid4()), "test_book_job", {})
+        runs.observe(one, None)
+        with one.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            assert driver.autocommit is False
+            # The same session: a healthy connection is not thrown away.
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() == before
+    finally:
+        runs.observe(one, None)
+        one.dispose()
+
+
+@pytest.mark.usefixtures("clean_runs")
 def test_a_connection_that_breaks_during_a_statement_is_replaced_with_the_rest_of_the_pool(
     pg: PostgresServer, engine: sa.Engine
 ) -> None:
@@ -140,10 +166,14 @@ def test_a_connection_that_breaks_during_a_statement_is_replaced_with_the_rest_o
 
         runs.observe(two, end_the_session)
         message_id = str(uuid.uuid4())
+        invalidated_before = two.pool._invalidate_time
         with pytest.raises(sa.exc.OperationalError) as raised:
             runs.claim(two, message_id, "test_book_job", {"secret": "kept out"})
         assert raised.value.connection_invalidated
         assert "kept out" not in str(raised.value)
+        # The whole pool was invalidated by the failed statement itself, not only replaced one by
+        # one by the checkout check (which would find the other terminated session too).
+        assert two.pool._invalidate_time > invalidated_before
         after = _backend_pids(two, 2)
         assert not after & before
         assert runs.claim(two, message_id, "test_book_job", {}).attempt == 1

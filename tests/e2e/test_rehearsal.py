@@ -377,6 +377,9 @@ def test_a_commit_acknowledged_just_before_the_database_crashes_is_kept(
     # run the job a second time.
     pg = rehearsal.postgres
     assert pg is not None
+    # A lost commit needs the crash to come within the WAL writer's delay; the setting that
+    # prevents it is checked directly.
+    assert pg.psql("SHOW synchronous_commit", pg.dbname).strip() == "on"
     pg.psql("CREATE TABLE crash_check (n int); INSERT INTO crash_check VALUES (7)", pg.dbname)
     pg.stop("immediate")
     pg.start()
