@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (REPO_ROOT / ".aws-sam" / "build" / "template.yaml").exists():
         pytest.fail("run `make build` first: B2 starts the functions sam build made")
     out = tmp_path_factory.mktemp("bench")
-    process = subprocess.run(
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -48,14 +49,25 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
-        timeout=120,
     )
-    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
-    assert "B1 target" in process.stdout
-    assert "B2 function" in process.stdout
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        # SIGINT, not SIGKILL: the run's `with` blocks then stop the PostgreSQL and servers it
+        # started (each in a session of its own, which killing the run would leave behind).
+        process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        pytest.fail(f"the smoke run took more than 120 s: {stdout[-3000:]}{stderr[-3000:]}")
+    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert "B1 target" in stdout
+    assert "B2 function" in stdout
     return out
 
 
