@@ -210,6 +210,19 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def _heartbeat_age(engine: sa.Engine, message_id: str) -> float:
+    """Seconds since the run's heartbeat, on the database's clock (the one the lease is read on)."""
+    with engine.connect() as connection:
+        age = connection.execute(
+            sa.text(
+                "SELECT extract(epoch FROM clock_timestamp() - heartbeat_at) "
+                "FROM job_runs WHERE message_id = :m"
+            ),
+            {"m": message_id},
+        ).scalar_one()
+    return float(age)
+
+
 def _heartbeat_at(engine: sa.Engine, message_id: str) -> object:
     with engine.connect() as connection:
         return connection.execute(
@@ -246,8 +259,13 @@ def test_a_run_that_left_the_heartbeat_is_abandoned_while_the_others_stay_claime
     with heartbeats.keep_alive(stays, 1):
         with heartbeats.keep_alive(left, 1):
             time.sleep(0.3)
-        # As if the request running `left` had died: nothing beats for it any more.
-        time.sleep(1.3)
+        # As if the request running `left` had died: nothing beats for it any more. A beat that
+        # took `left` just before it left may still land, late on a loaded machine: wait on the
+        # database's clock until its heartbeat is older than the lease, not a fixed time.
+        deadline = time.monotonic() + 10
+        while _heartbeat_age(engine, left) <= 1.05:
+            assert time.monotonic() < deadline, "the heartbeat of the run that left kept moving"
+            time.sleep(0.05)
         assert runs.claim(engine, left, "test_book_job", {}, lease=1.0).attempt == 2
         assert runs.claim(engine, stays, "test_book_job", {}, lease=1.0).attempt is None
 
