@@ -559,41 +559,46 @@ def test_a_job_the_database_refuses_to_log_in_is_interrupted_with_503_and_the_re
     assert login_refused.runs == 2
 
 
-def test_a_job_whose_own_statement_times_out_is_a_failed_job_answered_500(
-    client: TestClient, notification: Deliver, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A statement timeout is an OperationalError too, but the database was there: the job failed.
-    def slow_query(payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
-        with ctx.engine.begin() as connection:
-            connection.exec_driver_sql("SET LOCAL statement_timeout = '50ms'")
-            connection.exec_driver_sql("SELECT pg_sleep(2)")
+def _statement_timeout(payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
+    with ctx.engine.begin() as connection:
+        connection.exec_driver_sql("SET LOCAL statement_timeout = '50ms'")
+        connection.exec_driver_sql("SELECT pg_sleep(2)")
 
-    monkeypatch.setitem(jobs.REGISTRY, "slow_query_job", slow_query)
-    response = post(client, notification(job="slow_query_job"))
+
+def _too_many_parameters(payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
+    count = 70_000
+    with ctx.engine.connect() as connection:
+        connection.exec_driver_sql(
+            f"SELECT 1 WHERE 1 IN ({', '.join(['%s'] * count)})", tuple(range(count))
+        )
+
+
+@pytest.mark.parametrize(
+    ("job", "error"),
+    [
+        # A statement timeout is an OperationalError too, but the database was there.
+        (_statement_timeout, "QueryCanceled: "),
+        # psycopg refuses more than 65,535 parameters with an OperationalError that has no
+        # SQLSTATE, as a refused connection has: the job would fail so on every retry.
+        (_too_many_parameters, "OperationalError: "),
+    ],
+    ids=["statement timeout", "too many parameters"],
+)
+def test_a_job_whose_own_statement_fails_is_a_failed_job_answered_500(
+    *,
+    client: TestClient,
+    notification: Deliver,
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    job: jobs.JobFunction,
+    error: str,
+) -> None:
+    monkeypatch.setitem(jobs.REGISTRY, "own_failure_job", job)
+    response = post(client, notification(job="own_failure_job"))
     assert response.status_code == 500
     [run] = job_runs(engine)
     assert run["status"] == "failed"
-    assert run["error"].startswith("QueryCanceled: ")
-
-
-def test_a_job_whose_statement_the_driver_refuses_is_a_failed_job_answered_500(
-    client: TestClient, notification: Deliver, engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # psycopg refuses more than 65,535 parameters with an OperationalError that has no SQLSTATE,
-    # as a refused connection has: the job would fail so on every retry, so it is its failure.
-    def too_many_parameters(payload: Mapping[str, Any], ctx: jobs.JobContext) -> None:
-        count = 70_000
-        with ctx.engine.connect() as connection:
-            connection.exec_driver_sql(
-                f"SELECT 1 WHERE 1 IN ({', '.join(['%s'] * count)})", tuple(range(count))
-            )
-
-    monkeypatch.setitem(jobs.REGISTRY, "too_many_parameters_job", too_many_parameters)
-    response = post(client, notification(job="too_many_parameters_job"))
-    assert response.status_code == 500
-    [run] = job_runs(engine)
-    assert run["status"] == "failed"
-    assert run["error"].startswith("OperationalError: ")
+    assert run["error"].startswith(error)
 
 
 def test_job_path_is_configurable(
